@@ -1,0 +1,62 @@
+/**
+ * The server's check of a handshake solution, PROTOCOL.md §3.1 step 4, in
+ * order, stopping at the first failure. Every failure is a RelayError
+ * `unauthorized` whose message says which check failed.
+ */
+import { decodeB64url } from '../client/b64url.js';
+import { RelayError } from '../errors.js';
+import { inboxIdOfBytes } from './ids.js';
+import type { Challenge, ChallengeKeyring } from './keyring.js';
+import { parsePublicKey, verifySignature } from './signature.js';
+
+export interface Solution {
+  publicKey: string;
+  challenge: Challenge;
+  solution: string;
+}
+
+/** Whether a parsed frame has the shape of a solution message (strings where required). */
+export function isSolution(
+  msg: Record<string, unknown>,
+): msg is Record<string, unknown> & Solution {
+  const c = msg.challenge as Record<string, unknown> | null | undefined;
+  return (
+    typeof msg.publicKey === 'string' &&
+    typeof msg.solution === 'string' &&
+    typeof c === 'object' &&
+    c !== null &&
+    typeof c.txt === 'string' &&
+    typeof c.sig === 'string'
+  );
+}
+
+export interface HandshakeContext {
+  inboxId: string;
+  keyring: ChallengeKeyring;
+  /** Step 4: on a WebSocket, was this challenge issued on this connection? */
+  issuedHere: (txt: string) => boolean;
+}
+
+export function verifySolution(ctx: HandshakeContext, msg: Solution): void {
+  const publicKey = decodeB64url(msg.publicKey);
+  if (!publicKey || inboxIdOfBytes(publicKey) !== ctx.inboxId) {
+    throw new RelayError('unauthorized', 'The public key does not belong to this inbox id.');
+  }
+  const check = ctx.keyring.check(ctx.inboxId, msg.challenge);
+  if (!check.ok && check.reason === 'forged') {
+    throw new RelayError(
+      'unauthorized',
+      'The challenge was not signed by this relay for this inbox.',
+    );
+  }
+  if (!check.ok) throw new RelayError('unauthorized', 'The challenge has expired.');
+  if (!ctx.issuedHere(msg.challenge.txt)) {
+    throw new RelayError('unauthorized', 'The challenge was not issued on this connection.');
+  }
+  const key = parsePublicKey(publicKey);
+  const solution = decodeB64url(msg.solution);
+  const txt = decodeB64url(msg.challenge.txt);
+  if (!key || !solution || !txt || !verifySignature(key, txt, solution)) {
+    throw new RelayError('unauthorized', 'The solution is not a valid signature of the challenge.');
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Client public keys and signatures in every form PROTOCOL.md §1 accepts,
+ * verified with node:crypto (OpenSSL accepts both S forms).
+ */
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+
+const P256_ALG_ID = Buffer.from('301306072a8648ce3d020106082a8648ce3d030107', 'hex');
+
+function derLength(n: number): Buffer {
+  return n < 128 ? Buffer.from([n]) : Buffer.from([0x81, n]);
+}
+
+/** SubjectPublicKeyInfo DER for a SEC1 point (compressed or uncompressed). */
+function spkiOf(point: Uint8Array): Buffer {
+  const bitString = Buffer.concat([
+    Buffer.from([0x03]),
+    derLength(point.length + 1),
+    Buffer.from([0x00]),
+    point,
+  ]);
+  const body = Buffer.concat([P256_ALG_ID, bitString]);
+  return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
+}
+
+function tryKey(point: Uint8Array): KeyObject | null {
+  try {
+    return createPublicKey({ key: spkiOf(point), format: 'der', type: 'spki' });
+  } catch {
+    return null;
+  }
+}
+
+function leftPad(bytes: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  out.set(bytes, size - bytes.length);
+  return out;
+}
+
+/**
+ * Parses a client's P-256 public key: 65-byte uncompressed, 33-byte compressed,
+ * or the legacy `0x04 || X.Bytes() || Y.Bytes()` form of Go clients that is
+ * shorter than 65 bytes (every split of X and Y is tried, left-padded to 32
+ * bytes each, and the reading on the curve is kept). Returns null if none is valid.
+ */
+export function parsePublicKey(bytes: Uint8Array): KeyObject | null {
+  if (bytes.length === 65 && bytes[0] === 0x04) return tryKey(bytes);
+  if (bytes.length === 33 && (bytes[0] === 0x02 || bytes[0] === 0x03)) return tryKey(bytes);
+  if (bytes[0] !== 0x04 || bytes.length >= 65 || bytes.length < 33) return null;
+  const coords = bytes.length - 1;
+  for (let xLen = Math.max(coords - 32, 1); xLen <= Math.min(32, coords - 1); xLen++) {
+    const point = new Uint8Array(65);
+    point[0] = 0x04;
+    point.set(leftPad(bytes.subarray(1, 1 + xLen), 32), 1);
+    point.set(leftPad(bytes.subarray(1 + xLen), 32), 33);
+    const key = tryKey(point);
+    if (key) return key;
+  }
+  return null;
+}
+
+/**
+ * Every reading of a signature as P1363 r||s (64 bytes), or DER. Legacy Go
+ * clients drop leading zero bytes of r or s (62/63 bytes): each left-padding
+ * that yields 32+32 bytes is a candidate.
+ */
+function candidates(sig: Uint8Array): { bytes: Uint8Array; encoding: 'der' | 'ieee-p1363' }[] {
+  const out: { bytes: Uint8Array; encoding: 'der' | 'ieee-p1363' }[] = [];
+  if (sig.length === 64) out.push({ bytes: sig, encoding: 'ieee-p1363' });
+  if (sig[0] === 0x30 && sig.length >= 8 && sig.length <= 72) {
+    out.push({ bytes: sig, encoding: 'der' });
+  }
+  if (sig.length === 62 || sig.length === 63) {
+    for (let rLen = sig.length - 32; rLen <= 32; rLen++) {
+      const full = new Uint8Array(64);
+      full.set(leftPad(sig.subarray(0, rLen), 32), 0);
+      full.set(leftPad(sig.subarray(rLen), 32), 32);
+      out.push({ bytes: full, encoding: 'ieee-p1363' });
+    }
+  }
+  return out;
+}
+
+/** ECDSA P-256 / SHA-256 over `message`, in any accepted signature form. */
+export function verifySignature(key: KeyObject, message: Uint8Array, sig: Uint8Array): boolean {
+  for (const c of candidates(sig)) {
+    try {
+      if (verify('sha256', message, { key, dsaEncoding: c.encoding }, c.bytes)) return true;
+    } catch {
+      // malformed encoding for this reading: try the next one
+    }
+  }
+  return false;
+}

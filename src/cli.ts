@@ -1,0 +1,181 @@
+/**
+ * Subcommands: serve (the default), keygen, id, listen, send. Everything that
+ * touches the process (argv, env, streams, signals) comes in through `Io`.
+ * Returns the exit status: 0 done, 1 failed, 2 usage or configuration error.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { WebSocket } from 'ws';
+import { encodeB64url } from './client/b64url.js';
+import { connect, RelayConnectionError, type WebSocketConstructor } from './client/connection.js';
+import { fromKeyFile, generateKeys, toKeyFile } from './client/keys.js';
+import { post, RelayRequestError } from './client/post.js';
+import { ConfigError, loadConfig, settingsHelp } from './config.js';
+import { createLogger } from './logger.js';
+import { createRelay, VERSION } from './relay.js';
+
+export interface Io {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin: NodeJS.ReadableStream;
+  /** Resolves on the first SIGTERM or SIGINT. */
+  signal: Promise<string>;
+}
+
+const USAGE = `Usage:
+  npchat-relay [serve] [--setting value ...]   run the relay (see --help for settings)
+  npchat-relay keygen [--out FILE]             make an owner key (JSON key file)
+  npchat-relay id KEYFILE                      print the inbox id of a key file
+  npchat-relay listen --key KEYFILE [--json] URL
+                                               receive messages, one line each
+  npchat-relay send [--ttl SECONDS] [--binary] URL/ID TEXT|-
+                                               post a message (- reads stdin)
+  npchat-relay --help | --version`;
+
+class UsageError extends Error {}
+
+/** Splits `--name value` / `--name=value` options from positional arguments. */
+function parseArgs(args: string[], valued: string[], bare: string[]) {
+  const opts: Record<string, string | true> = {};
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '-' || !arg.startsWith('-')) {
+      positional.push(arg);
+      continue;
+    }
+    const [name = '', inline] = arg.replace(/^--?/, '').split(/=(.*)/s);
+    if (bare.includes(name) && inline === undefined) opts[name] = true;
+    else if (valued.includes(name)) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      opts[name] = value;
+    } else throw new UsageError(`unknown option ${arg}`);
+  }
+  return { opts, positional };
+}
+
+function readKeyFile(path: string) {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read key file ${path}: ${(err as Error).message}`);
+  }
+  return fromKeyFile(json);
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+async function serve(args: string[], io: Io): Promise<number> {
+  const config = loadConfig(args, io.env);
+  const logger = createLogger(config.logLevel);
+  const relay = createRelay(config, logger);
+  await relay.listen();
+  const signal = await io.signal;
+  logger.info({ signal }, 'signal received');
+  await relay.close();
+  return 0;
+}
+
+async function listen(args: string[], io: Io): Promise<number> {
+  const { opts, positional } = parseArgs(args, ['key'], ['json']);
+  if (typeof opts.key !== 'string' || positional.length !== 1) {
+    throw new UsageError('listen needs --key KEYFILE and one relay URL');
+  }
+  const keys = readKeyFile(opts.key);
+  const conn = connect({
+    url: positional[0]!,
+    keys,
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    onOpen: () => io.stderr.write(`listening on inbox ${keys.id}\n`),
+  });
+  void io.signal.then(() => conn.close());
+  for await (const msg of conn) {
+    const text = typeof msg.data === 'string' ? msg.data : encodeB64url(msg.data);
+    const line = opts.json
+      ? JSON.stringify({ data: text, ...(msg.binary ? { binary: true } : {}) })
+      : msg.binary
+        ? `[binary] ${text}`
+        : text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
+    io.stdout.write(line + '\n');
+  }
+  return 0;
+}
+
+async function send(args: string[], io: Io): Promise<number> {
+  const { opts, positional } = parseArgs(args, ['ttl'], ['binary']);
+  if (positional.length !== 2)
+    throw new UsageError('send needs a URL/ID and a TEXT (or - for stdin)');
+  const [url, text] = positional as [string, string];
+  const raw = text === '-' ? await readAll(io.stdin) : Buffer.from(text);
+  const body: string | Uint8Array = opts.binary ? raw : raw.toString('utf8');
+  if (opts.ttl !== undefined && !/^\d+$/.test(String(opts.ttl))) {
+    throw new UsageError('--ttl must be a whole number of seconds');
+  }
+  const result = await post(url, body, { ttl: opts.ttl ? Number(opts.ttl) : undefined });
+  io.stdout.write(`${JSON.stringify({ message: 'sent', ...result })}\n`);
+  return 0;
+}
+
+export async function runCli(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case '--help':
+      case '-h':
+      case 'help':
+        io.stdout.write(
+          `${USAGE}\n\nSettings (flag, environment variable, default):\n${settingsHelp()}\n  --config <file>\n      NPCHAT_CONFIG; a JSON file with any of the settings above\n`,
+        );
+        return 0;
+      case '--version':
+        io.stdout.write(`${VERSION}\n`);
+        return 0;
+      case 'keygen': {
+        const { opts, positional } = parseArgs(rest, ['out'], []);
+        if (positional.length) throw new UsageError('keygen takes no arguments');
+        const text = JSON.stringify(toKeyFile(generateKeys()), null, 2) + '\n';
+        if (typeof opts.out === 'string') {
+          writeFileSync(opts.out, text, { mode: 0o600, flag: 'wx' });
+          io.stderr.write(`wrote ${opts.out}\n`);
+        } else io.stdout.write(text);
+        return 0;
+      }
+      case 'id': {
+        if (rest.length !== 1) throw new UsageError('id needs one KEYFILE');
+        io.stdout.write(`${readKeyFile(rest[0]!).id}\n`);
+        return 0;
+      }
+      case 'listen':
+        return await listen(rest, io);
+      case 'send':
+        return await send(rest, io);
+      case 'serve':
+        return await serve(rest, io);
+      default:
+        if (command === undefined || command.startsWith('-')) return await serve(argv, io);
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`npchat-relay: ${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.stderr.write(`npchat-relay: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof RelayRequestError || err instanceof RelayConnectionError) {
+      const code = err instanceof RelayRequestError ? err.code : err.error;
+      io.stderr.write(`npchat-relay: the relay refused: ${code}: ${err.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`npchat-relay: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * Configuration (PROTOCOL.md §6): convict schema, every setting with an env
+ * variable and a flag, an optional JSON file (`--config FILE` or
+ * NPCHAT_CONFIG). Precedence: flags > env > file > defaults. Validated once,
+ * strictly; a bad value is a ConfigError whose message is one sentence naming
+ * the setting and the rule.
+ */
+import { accessSync, constants } from 'node:fs';
+import convict from 'convict';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+interface Rule {
+  name: string;
+  min: number;
+  max: number;
+  sentence: string;
+}
+
+const RULES: Rule[] = [
+  { name: 'port', min: 0, max: 65535, sentence: 'must be a whole number from 0 to 65535' },
+  {
+    name: 'seconds',
+    min: 1,
+    max: 31_536_000,
+    sentence: 'must be a whole number of seconds, at least 1',
+  },
+  { name: 'count', min: 1, max: 1_000_000, sentence: 'must be a whole number, at least 1' },
+  { name: 'bytes', min: 1, max: 2 ** 31, sentence: 'must be a whole number of bytes, at least 1' },
+];
+
+for (const rule of RULES) {
+  convict.addFormat({
+    name: rule.name,
+    coerce: (v: unknown) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+    validate: (v: unknown) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < rule.min || v > rule.max) {
+        throw new Error(rule.sentence);
+      }
+    },
+  });
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const schema = {
+  port: {
+    doc: 'TCP port to listen on (0: any free port).',
+    format: 'port',
+    default: 8000,
+    env: 'NPCHAT_PORT',
+    arg: 'port',
+  },
+  host: {
+    doc: 'Address to listen on.',
+    format: String,
+    default: '0.0.0.0',
+    env: 'NPCHAT_HOST',
+    arg: 'host',
+  },
+  cert: {
+    doc: 'TLS certificate file (PEM); with privkey, the relay serves only HTTPS and WSS.',
+    format: String,
+    default: '',
+    env: 'NPCHAT_CERT',
+    arg: 'cert',
+  },
+  privkey: {
+    doc: 'TLS private key file (PEM); goes with cert.',
+    format: String,
+    default: '',
+    env: 'NPCHAT_PRIVKEY',
+    arg: 'privkey',
+  },
+  msgTtl: {
+    doc: 'Longest time a message is stored, in seconds (a sender may ask for less with the TTL header).',
+    format: 'seconds',
+    default: 60,
+    env: 'NPCHAT_MSG_TTL',
+    arg: 'msgttl',
+  },
+  cleanPeriod: {
+    doc: 'How often expired messages are swept from the memory store, in seconds.',
+    format: 'seconds',
+    default: 30,
+    env: 'NPCHAT_CLEAN_PERIOD',
+    arg: 'cleanperiod',
+  },
+  freshKey: {
+    doc: 'Challenges signed with one server key before it is replaced.',
+    format: 'count',
+    default: 5,
+    env: 'NPCHAT_FRESHKEY',
+    arg: 'freshkey',
+  },
+  challengeTtl: {
+    doc: 'Lifetime of a handshake challenge, in seconds.',
+    format: 'seconds',
+    default: 30,
+    env: 'NPCHAT_CHALLENGE_TTL',
+    arg: 'challengettl',
+  },
+  handshakeTimeout: {
+    doc: 'Time a new WebSocket has to complete the handshake, in seconds (then closed with 4408).',
+    format: 'seconds',
+    default: 10,
+    env: 'NPCHAT_HANDSHAKE_TIMEOUT',
+    arg: 'handshaketimeout',
+  },
+  heartbeat: {
+    doc: 'Interval between WebSocket pings, in seconds; a socket that missed the previous pong is terminated.',
+    format: 'seconds',
+    default: 30,
+    env: 'NPCHAT_HEARTBEAT',
+    arg: 'heartbeat',
+  },
+  maxMessageBytes: {
+    doc: 'Largest message body or WebSocket frame, in bytes (413 / close 1009 above it).',
+    format: 'bytes',
+    default: 65536,
+    env: 'NPCHAT_MAX_MESSAGE_BYTES',
+    arg: 'maxmessagebytes',
+  },
+  maxBufferedBytes: {
+    doc: 'Unsent bytes a socket may hold before it counts as a slow consumer, in bytes.',
+    format: 'bytes',
+    default: 4194304,
+    env: 'NPCHAT_MAX_BUFFERED_BYTES',
+    arg: 'maxbufferedbytes',
+  },
+  shutdownTimeout: {
+    doc: 'Longest graceful shutdown on SIGTERM/SIGINT, in seconds.',
+    format: 'seconds',
+    default: 10,
+    env: 'NPCHAT_SHUTDOWN_TIMEOUT',
+    arg: 'shutdowntimeout',
+  },
+  logLevel: {
+    doc: `Log level: ${LOG_LEVELS.join(', ')}.`,
+    format: LOG_LEVELS,
+    default: 'info',
+    env: 'NPCHAT_LOG_LEVEL',
+    arg: 'loglevel',
+  },
+};
+
+export type Config = Readonly<{
+  port: number;
+  host: string;
+  cert: string;
+  privkey: string;
+  msgTtl: number;
+  cleanPeriod: number;
+  freshKey: number;
+  challengeTtl: number;
+  handshakeTimeout: number;
+  heartbeat: number;
+  maxMessageBytes: number;
+  maxBufferedBytes: number;
+  shutdownTimeout: number;
+  logLevel: string;
+}>;
+
+type Key = keyof typeof schema;
+const KEYS = Object.keys(schema) as Key[];
+
+function label(key: Key): string {
+  return `${key} (${schema[key].env}, --${schema[key].arg})`;
+}
+
+/** Flags the relay knows: every setting's flag, plus --config and --help. */
+function checkFlags(args: readonly string[]): void {
+  const known = new Set<string>(['config', 'help', ...KEYS.map((k) => schema[k].arg)]);
+  for (const arg of args) {
+    if (!arg.startsWith('-')) continue;
+    const name = arg.replace(/^--?/, '').split('=')[0] ?? '';
+    if (!known.has(name))
+      throw new ConfigError(`Unknown option ${arg}: see --help for the settings.`);
+  }
+}
+
+function configFile(args: readonly string[], env: NodeJS.ProcessEnv): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--config') return args[i + 1];
+    if (arg.startsWith('--config=')) return arg.slice('--config='.length);
+  }
+  return env.NPCHAT_CONFIG || undefined;
+}
+
+/** Builds the validated, frozen configuration from flags, env and an optional file. */
+export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv): Config {
+  checkFlags(args);
+  const settingArgs = args.filter(
+    (a, i) => !a.startsWith('--config') && args[i - 1] !== '--config',
+  );
+  const conf = convict(schema, { args: [...settingArgs], env: { ...env } });
+  const file = configFile(args, env);
+  if (file !== undefined) {
+    try {
+      conf.loadFile(file);
+    } catch (err) {
+      throw new ConfigError(`Cannot read config file ${file}: ${(err as Error).message}.`);
+    }
+  }
+  try {
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    for (const key of KEYS) {
+      const value = conf.get(key);
+      const rule = RULES.find((r) => r.name === schema[key].format);
+      const bad = rule
+        ? typeof value !== 'number' ||
+          !Number.isInteger(value) ||
+          value < rule.min ||
+          value > rule.max
+        : key === 'logLevel' && !LOG_LEVELS.includes(String(value));
+      if (bad) {
+        const sentence = rule ? rule.sentence : `must be one of ${LOG_LEVELS.join(', ')}`;
+        throw new ConfigError(`Invalid ${label(key)}: ${sentence}, got ${JSON.stringify(value)}.`);
+      }
+    }
+    const first = String((err as Error).message).split('\n')[0];
+    throw new ConfigError(`Invalid configuration: ${first}.`);
+  }
+  const config = conf.getProperties() as Config;
+  if (Boolean(config.cert) !== Boolean(config.privkey)) {
+    throw new ConfigError('Invalid cert/privkey: cert and privkey must be given together.');
+  }
+  for (const key of ['cert', 'privkey'] as const) {
+    if (!config[key]) continue;
+    try {
+      accessSync(config[key], constants.R_OK);
+    } catch {
+      throw new ConfigError(`Invalid ${label(key)}: file ${config[key]} cannot be read.`);
+    }
+  }
+  return Object.freeze(config);
+}
+
+/** One block per setting: flag, env, doc, default. */
+export function settingsHelp(): string {
+  return KEYS.map((key) => {
+    const s = schema[key];
+    const def = s.default === '' ? 'none' : String(s.default);
+    return `  --${s.arg} <value>\n      ${s.env}; default ${def}\n      ${s.doc}`;
+  }).join('\n');
+}
+
+/** Setting name, env, flag, default and doc, for the README table test. */
+export function settingsTable(): { key: string; env: string; arg: string; default: unknown }[] {
+  return KEYS.map((key) => ({
+    key,
+    env: schema[key].env,
+    arg: schema[key].arg,
+    default: schema[key].default,
+  }));
+}

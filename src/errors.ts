@@ -1,0 +1,64 @@
+/**
+ * The error catalog (PROTOCOL.md §2, §3.4): one stable code per failure, with
+ * its HTTP status, its WebSocket close code and a human sentence.
+ */
+export const CATALOG = {
+  invalid_id: { status: 400, close: 4000, message: 'The path is not a valid inbox id.' },
+  invalid_body: { status: 400, close: 4000, message: 'The message body is not acceptable.' },
+  invalid_ttl: {
+    status: 400,
+    close: 4000,
+    message: 'The TTL header must be a whole number of seconds.',
+  },
+  upgrade_required: {
+    status: 400,
+    close: 4000,
+    message: 'GET on an inbox opens a WebSocket: send an Upgrade request.',
+  },
+  not_found: { status: 404, close: 4000, message: 'There is nothing at this path.' },
+  method_not_allowed: {
+    status: 405,
+    close: 4000,
+    message: 'This method is not allowed on this path.',
+  },
+  too_large: { status: 413, close: 1009, message: 'The message is larger than the relay accepts.' },
+  bad_request: { status: 400, close: 4000, message: 'The request could not be understood.' },
+  unauthorized: { status: 401, close: 4001, message: 'The handshake check failed.' },
+  slow_consumer: { status: 503, close: 4008, message: 'The client does not read fast enough.' },
+  handshake_timeout: {
+    status: 408,
+    close: 4408,
+    message: 'No successful handshake in time.',
+  },
+  unavailable: { status: 503, close: 1013, message: 'The store cannot take the message now.' },
+  going_away: { status: 503, close: 1001, message: 'The relay is shutting down; reconnect.' },
+  internal: { status: 500, close: 1011, message: 'Internal error.' },
+} as const;
+
+export type ErrorCode = keyof typeof CATALOG;
+
+export class RelayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly closeCode: number;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, message?: string, headers: Record<string, string> = {}) {
+    super(message ?? CATALOG[code].message);
+    this.name = 'RelayError';
+    this.code = code;
+    this.status = CATALOG[code].status;
+    this.closeCode = CATALOG[code].close;
+    this.headers = headers;
+  }
+}
+
+/** Any thrown value as a catalog error; unknown ones become `internal`. */
+export function toRelayError(err: unknown): RelayError {
+  return err instanceof RelayError ? err : new RelayError('internal');
+}
+
+/** The JSON body of an error answer or frame. */
+export function errorBody(err: RelayError): string {
+  return JSON.stringify({ error: err.code, message: err.message });
+}

@@ -1,0 +1,67 @@
+/**
+ * POST /{id} (PROTOCOL.md §2): validate, then hand the message to the live
+ * sockets of the inbox or, when none takes it, to the store. The answer is
+ * the same whether the owner is online, offline or unknown.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RelayError } from '../errors.js';
+import type { Hub, LiveMessage } from '../hub/hub.js';
+import type { MessageIds } from '../store/message-ids.js';
+import type { Store } from '../store/store.js';
+import { readBody } from './body.js';
+import { sendJson } from './respond.js';
+
+export interface IngressDeps {
+  store: Store;
+  hub: Hub;
+  ids: MessageIds;
+  msgTtlMs: number;
+  maxMessageBytes: number;
+}
+
+/** The sender's TTL header in ms, clamped to the relay's msgTtl. */
+function ttlOf(req: IncomingMessage, msgTtlMs: number): number {
+  const header = req.headers.ttl;
+  if (header === undefined) return msgTtlMs;
+  if (Array.isArray(header) || !/^\d{1,10}$/.test(header.trim())) {
+    throw new RelayError('invalid_ttl');
+  }
+  return Math.min(Number(header.trim()) * 1000, msgTtlMs);
+}
+
+export async function handlePost(
+  req: IncomingMessage,
+  res: ServerResponse,
+  inbox: string,
+  url: URL,
+  deps: IngressDeps,
+): Promise<void> {
+  const ttlMs = ttlOf(req, deps.msgTtlMs);
+  const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const binary = contentType === 'application/octet-stream';
+  const body = await readBody(req, deps.maxMessageBytes);
+  if (body.length === 0) throw new RelayError('invalid_body', 'The message body is empty.');
+  if (!binary && !isUtf8(body)) {
+    throw new RelayError(
+      'invalid_body',
+      'The message body is not valid UTF-8; send binary data with Content-Type: application/octet-stream.',
+    );
+  }
+  // RFC 8030: TTL 0 means "deliver now or never", like ?store=false.
+  const store = url.searchParams.get('store') !== 'false' && ttlMs > 0;
+  const msg: LiveMessage = { id: deps.ids.next(), body, binary, t: Date.now(), ttlMs, store };
+  let id = msg.id;
+  const live = await deps.hub.publish(inbox, msg);
+  if (!live && store) {
+    let stored;
+    try {
+      stored = await deps.store.append(inbox, { body, binary, t: msg.t, ttlMs });
+    } catch (err) {
+      throw err instanceof RelayError ? err : new RelayError('unavailable');
+    }
+    id = stored.id;
+    deps.hub.notifyStored(inbox);
+  }
+  sendJson(res, 200, { message: 'sent', id, t: msg.t });
+}

@@ -1,0 +1,90 @@
+/**
+ * The WebSocket gateway: upgrades `GET /{id}`, runs one Session per socket,
+ * pings every `heartbeat` seconds (terminating sockets that missed the
+ * previous pong) and closes slow consumers that stay over the buffer limit
+ * for two heartbeats in a row (4008).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { RelayError, errorBody } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { CORS_HEADERS } from '../http/respond.js';
+import { Session, type SessionDeps } from './session.js';
+
+export interface GatewayOptions extends SessionDeps {
+  heartbeatMs: number;
+  maxMessageBytes: number;
+}
+
+/** Answers an upgrade request on the raw socket with a catalog error and closes it. */
+export function refuseUpgrade(socket: Duplex, err: RelayError): void {
+  const body = errorBody(err);
+  const headers = {
+    ...CORS_HEADERS,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    Connection: 'close',
+    ...err.headers,
+  };
+  const head = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${err.status} ${err.code}\r\n${head}\r\n${body}`);
+}
+
+export class Gateway {
+  private readonly wss: WebSocketServer;
+  readonly sessions = new Set<Session>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.logger = options.logger.child({ component: 'gateway' });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.timer = setInterval(() => this.beat(), options.heartbeatMs);
+    this.timer.unref();
+  }
+
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, inbox: string): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new Session(ws, inbox, { ...this.options, logger: this.logger });
+      this.sessions.add(session);
+      ws.on('close', () => this.sessions.delete(session));
+    });
+  }
+
+  private beat(): void {
+    for (const session of this.sessions) {
+      const ws = session.ws;
+      if (!session.alive) {
+        this.logger.debug('heartbeat missed: terminating socket');
+        ws.terminate();
+        continue;
+      }
+      session.alive = false;
+      ws.ping();
+      const over = ws.bufferedAmount > this.options.maxBufferedBytes;
+      if (over && session.overLimit) session.fail(new RelayError('slow_consumer'));
+      session.overLimit = over;
+    }
+  }
+
+  /** Closes every socket with 1001 going_away. */
+  closeAll(): void {
+    for (const session of this.sessions) session.close(new RelayError('going_away'));
+  }
+
+  /** Stops the heartbeat and terminates what is still open. */
+  close(): void {
+    clearInterval(this.timer);
+    for (const session of this.sessions) session.ws.terminate();
+    this.sessions.clear();
+    this.wss.close();
+  }
+}

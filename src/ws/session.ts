@@ -1,0 +1,249 @@
+/**
+ * One owner WebSocket: the handshake (PROTOCOL.md §3.1), then legacy delivery
+ * (§3.2): stored messages oldest first, each removed from the store only after
+ * its frame was written, then live messages as they arrive.
+ *
+ * States: `handshake` -> `live` -> `closed`. While a flush runs, live messages
+ * wait in `pendingLive` so that they follow the stored ones; if the socket
+ * closes first, they are reported unwritten and the hub stores them.
+ */
+import type { WebSocket, RawData } from 'ws';
+import { verifySolution, isSolution } from '../auth/handshake.js';
+import type { ChallengeKeyring } from '../auth/keyring.js';
+import { RelayError, errorBody, toRelayError } from '../errors.js';
+import type { Hub, LiveMessage, LiveSink } from '../hub/hub.js';
+import type { Logger } from '../logger.js';
+import type { Store, StoredMessage } from '../store/store.js';
+
+/** Challenges one connection may hold at once; asking for more forgets the oldest. */
+const MAX_CHALLENGES = 4;
+const FLUSH_BATCH = 100;
+/** How long a flushed batch is leased: far longer than writing it takes. */
+const LEASE_MS = 60_000;
+const DRAIN_POLL_MS = 50;
+
+export interface SessionDeps {
+  keyring: ChallengeKeyring;
+  store: Store;
+  hub: Hub;
+  logger: Logger;
+  handshakeTimeoutMs: number;
+  maxBufferedBytes: number;
+}
+
+interface Pending {
+  msg: LiveMessage;
+  done: (written: boolean) => void;
+}
+
+export class Session implements LiveSink {
+  state: 'handshake' | 'live' | 'closed' = 'handshake';
+  private readonly issued: string[] = [];
+  private readonly handshakeTimer: NodeJS.Timeout;
+  private unsubscribe: (() => void) | null = null;
+  private flushing = false;
+  private flushAgain = false;
+  private pendingLive: Pending[] = [];
+  private pendingBytes = 0;
+  private drainWait: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
+  /** Answered the last ping (the gateway's heartbeat reads and resets it). */
+  alive = true;
+  /** A heartbeat found the socket over the buffer limit. */
+  overLimit = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly inbox: string,
+    private readonly deps: SessionDeps,
+  ) {
+    this.handshakeTimer = setTimeout(() => {
+      this.fail(new RelayError('handshake_timeout'));
+    }, deps.handshakeTimeoutMs);
+    ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
+    ws.on('close', () => this.onClose());
+    ws.on('error', (err) => this.deps.logger.debug({ err: err.message }, 'socket error'));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+  }
+
+  /** Closes with a catalog error: an error frame, then the close code. */
+  fail(err: RelayError): void {
+    if (this.state === 'closed') return;
+    if (
+      err.code === 'unauthorized' ||
+      err.code === 'bad_request' ||
+      err.code === 'handshake_timeout'
+    ) {
+      this.deps.logger.debug({ reason: err.message, code: err.code }, 'handshake failed');
+    }
+    this.close(err);
+  }
+
+  close(err: RelayError): void {
+    if (this.ws.readyState === this.ws.OPEN) {
+      this.ws.send(errorBody(err));
+      this.ws.close(err.closeCode, err.code);
+    }
+    this.onClose();
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (this.state === 'live') return; // §3.2: frames after the handshake are ignored
+    if (this.state !== 'handshake') return;
+    if (isBinary) {
+      this.fail(
+        new RelayError('bad_request', 'A binary frame is not allowed before the handshake.'),
+      );
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data.toString());
+    } catch {
+      this.fail(new RelayError('bad_request', 'The frame is not JSON.'));
+      return;
+    }
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+      this.fail(new RelayError('bad_request', 'The frame is not a JSON object.'));
+      return;
+    }
+    const obj = msg as Record<string, unknown>;
+    if (obj.get === 'challenge') {
+      const challenge = this.deps.keyring.issue(this.inbox);
+      this.issued.push(challenge.txt);
+      if (this.issued.length > MAX_CHALLENGES) this.issued.shift();
+      this.ws.send(JSON.stringify({ challenge }));
+      return;
+    }
+    if (!isSolution(obj)) {
+      this.fail(new RelayError('bad_request', 'Expected {"get":"challenge"} or a solution.'));
+      return;
+    }
+    try {
+      verifySolution(
+        {
+          inboxId: this.inbox,
+          keyring: this.deps.keyring,
+          issuedHere: (t) => this.issued.includes(t),
+        },
+        obj,
+      );
+    } catch (err) {
+      this.fail(toRelayError(err));
+      return;
+    }
+    this.goLive();
+  }
+
+  private goLive(): void {
+    clearTimeout(this.handshakeTimer);
+    this.state = 'live';
+    this.issued.length = 0;
+    // Subscribe before reading the store: a POST that finds no socket stores
+    // the message and then wakes us, so nothing falls between the two.
+    this.unsubscribe = this.deps.hub.subscribe(this.inbox, this);
+    this.ws.send('{"message":"handshake done"}');
+    this.deps.logger.debug('handshake done');
+    this.wake();
+  }
+
+  offer(msg: LiveMessage, done: (written: boolean) => void): boolean {
+    if (this.state !== 'live' || this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.ws.bufferedAmount + this.pendingBytes > this.deps.maxBufferedBytes) return false;
+    if (this.flushing) {
+      this.pendingLive.push({ msg, done });
+      this.pendingBytes += msg.body.length;
+    } else {
+      this.write(msg.body, msg.binary).then(done);
+    }
+    return true;
+  }
+
+  wake(): void {
+    if (this.state !== 'live') return;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = true;
+    this.flush()
+      .catch((err: unknown) => {
+        this.deps.logger.warn({ err: (err as Error).message }, 'flush failed');
+        this.close(new RelayError('unavailable'));
+      })
+      .finally(() => {
+        this.flushing = false;
+        this.sendPendingLive();
+      });
+  }
+
+  private async flush(): Promise<void> {
+    do {
+      this.flushAgain = false;
+      while (this.state === 'live') {
+        if (this.ws.bufferedAmount > this.deps.maxBufferedBytes) {
+          await this.drained();
+          continue;
+        }
+        const batch = await this.deps.store.lease(this.inbox, FLUSH_BATCH, LEASE_MS);
+        if (batch.length === 0) break;
+        await this.sendStored(batch);
+      }
+    } while (this.flushAgain && this.state === 'live');
+  }
+
+  /** Writes a leased batch; removes what was written, releases the rest. */
+  private async sendStored(batch: StoredMessage[]): Promise<void> {
+    const results = await Promise.all(batch.map((m) => this.write(m.body, m.binary)));
+    const written = batch.filter((_, i) => results[i]).map((m) => m.id);
+    const unwritten = batch.filter((_, i) => !results[i]).map((m) => m.id);
+    if (written.length) await this.deps.store.remove(this.inbox, written);
+    if (unwritten.length) await this.deps.store.release(this.inbox, unwritten);
+  }
+
+  private write(body: Uint8Array, binary: boolean): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState !== this.ws.OPEN) {
+        // Resolve later, never synchronously (LiveSink contract).
+        setImmediate(resolve, false);
+        return;
+      }
+      this.ws.send(body, { binary }, (err) => resolve(!err));
+    });
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.drainWait = null;
+        resolve();
+      }, DRAIN_POLL_MS);
+      this.drainWait = { timer, resolve };
+    });
+  }
+
+  private sendPendingLive(): void {
+    const pending = this.pendingLive;
+    this.pendingLive = [];
+    this.pendingBytes = 0;
+    for (const { msg, done } of pending) {
+      if (this.state === 'live') this.write(msg.body, msg.binary).then(done);
+      else setImmediate(done, false);
+    }
+  }
+
+  private onClose(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.handshakeTimer);
+    if (this.drainWait) {
+      clearTimeout(this.drainWait.timer);
+      this.drainWait.resolve();
+      this.drainWait = null;
+    }
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (!this.flushing) this.sendPendingLive();
+  }
+}
