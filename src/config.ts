@@ -5,7 +5,7 @@
  * strictly; a bad value is a ConfigError whose message is one sentence naming
  * the setting and the rule.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import convict from 'convict';
 
 export class ConfigError extends Error {
@@ -190,6 +190,20 @@ function configFile(args: readonly string[], env: NodeJS.ProcessEnv): string | u
   return env.NPCHAT_CONFIG || undefined;
 }
 
+/** Reads a JSON config file; keys starting with "//" are comments and are dropped. */
+function readConfigFile(file: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${file}: ${(err as Error).message}.`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ConfigError(`Cannot read config file ${file}: it must hold one JSON object.`);
+  }
+  return Object.fromEntries(Object.entries(json).filter(([k]) => !k.startsWith('//')));
+}
+
 /** Builds the validated, frozen configuration from flags, env and an optional file. */
 export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv): Config {
   checkFlags(args);
@@ -198,13 +212,7 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv): Con
   );
   const conf = convict(schema, { args: [...settingArgs], env: { ...env } });
   const file = configFile(args, env);
-  if (file !== undefined) {
-    try {
-      conf.loadFile(file);
-    } catch (err) {
-      throw new ConfigError(`Cannot read config file ${file}: ${(err as Error).message}.`);
-    }
-  }
+  if (file !== undefined) conf.load(readConfigFile(file));
   try {
     conf.validate({ allowed: 'strict' });
   } catch (err) {

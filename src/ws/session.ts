@@ -67,7 +67,7 @@ export class Session implements LiveSink {
     });
   }
 
-  /** Closes with a catalog error: an error frame, then the close code. */
+  /** Ends the session on an error (logged at debug for handshake failures). */
   fail(err: RelayError): void {
     if (this.state === 'closed') return;
     if (
@@ -80,9 +80,14 @@ export class Session implements LiveSink {
     this.close(err);
   }
 
+  /**
+   * Closes with a catalog error. Before the handshake an error frame comes
+   * first; after it, only the close code and reason: in legacy mode every
+   * frame is a message body, so an error frame would reach the owner as one.
+   */
   close(err: RelayError): void {
     if (this.ws.readyState === this.ws.OPEN) {
-      this.ws.send(errorBody(err));
+      if (this.state === 'handshake') this.ws.send(errorBody(err));
       this.ws.close(err.closeCode, err.code);
     }
     this.onClose();

@@ -1,0 +1,46 @@
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+import { createRelay, type Relay } from '../../src/relay.js';
+
+export interface TestRelay {
+  relay: Relay;
+  url: string;
+  wsUrl: string;
+  config: Config;
+  /** Every log line written so far (parsed JSON). */
+  logs: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig(['--port', '0', '--host', '127.0.0.1'], {}), ...overrides };
+}
+
+export function captureLogger(level: string, logs: Record<string, unknown>[]): Logger {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  return createLogger(level, sink);
+}
+
+export async function startRelay(
+  overrides: Partial<Config> = {},
+  logLevel = 'silent',
+): Promise<TestRelay> {
+  const config = testConfig(overrides);
+  const logs: Record<string, unknown>[] = [];
+  const relay = createRelay(config, captureLogger(logLevel, logs));
+  const { url } = await relay.listen();
+  return {
+    relay,
+    url,
+    wsUrl: url.replace(/^http/, 'ws'),
+    config,
+    logs,
+    close: () => relay.close(),
+  };
+}

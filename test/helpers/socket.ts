@@ -1,0 +1,124 @@
+import { WebSocket, type RawData } from 'ws';
+import { encodeB64url } from '../../src/client/b64url.js';
+import { solveChallenge, type OwnerKeys } from '../../src/client/keys.js';
+
+export interface Frame {
+  text: string;
+  binary: boolean;
+  data: Buffer;
+}
+
+/** A raw WebSocket with a queue of received frames and a promise of its close. */
+export class TestSocket {
+  readonly ws: WebSocket;
+  private readonly frames: Frame[] = [];
+  private waiters: ((f: Frame) => void)[] = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}) {
+    this.ws = new WebSocket(url, options);
+    this.ws.on('message', (data: RawData, binary: boolean) => {
+      const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
+      const frame = { text: buf.toString(), binary, data: buf };
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(frame);
+      else this.frames.push(frame);
+    });
+    this.ws.on('error', () => {});
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('unexpected-response', (_req, res) =>
+        reject(new Error(`unexpected response ${res.statusCode}`)),
+      );
+      this.ws.once('error', reject);
+    });
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) =>
+      this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+  }
+
+  /** The next frame, or a rejection after `ms`. */
+  next(ms = 5000): Promise<Frame> {
+    const frame = this.frames.shift();
+    if (frame) return Promise.resolve(frame);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error('no frame in time'));
+      }, ms);
+      const waiter = (f: Frame) => {
+        clearTimeout(timer);
+        resolve(f);
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  async nextJson(ms?: number): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.next(ms)).text) as Record<string, unknown>;
+  }
+
+  /** Frames received so far and not yet read. */
+  get buffered(): number {
+    return this.frames.length;
+  }
+
+  send(data: unknown): void {
+    this.ws.send(typeof data === 'string' ? data : JSON.stringify(data));
+  }
+
+  async challenge(): Promise<{ txt: string; sig: string }> {
+    this.send({ get: 'challenge' });
+    const msg = await this.nextJson();
+    return msg.challenge as { txt: string; sig: string };
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export function solutionFor(keys: OwnerKeys, challenge: { txt: string; sig: string }) {
+  return {
+    publicKey: encodeB64url(keys.publicKey),
+    challenge,
+    solution: solveChallenge(keys, challenge.txt),
+  };
+}
+
+/** Opens a socket to the inbox of `keys` and completes the handshake. */
+export async function authedSocket(wsUrl: string, keys: OwnerKeys): Promise<TestSocket> {
+  const s = new TestSocket(`${wsUrl}/${keys.id}`);
+  await s.opened;
+  const challenge = await s.challenge();
+  s.send(solutionFor(keys, challenge));
+  const done = await s.nextJson();
+  if (done.message !== 'handshake done')
+    throw new Error(`handshake failed: ${JSON.stringify(done)}`);
+  return s;
+}
+
+/** Waits until `check()` is true, polling, or throws after `ms`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function postText(
+  url: string,
+  id: string,
+  body: string,
+  headers: Record<string, string> = {},
+) {
+  const res = await fetch(`${url}/${id}`, { method: 'POST', body, headers });
+  return {
+    status: res.status,
+    json: (await res.json()) as Record<string, unknown>,
+    headers: res.headers,
+  };
+}

@@ -1,0 +1,104 @@
+/** The CLI end to end: keygen, id, listen in a child process, send, usage errors. */
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromKeyFile } from '../../src/client/keys.js';
+import { runMain, spawnRelay } from '../helpers/spawn.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'npchat-cli-'));
+let relay: Awaited<ReturnType<typeof spawnRelay>>;
+beforeAll(async () => {
+  relay = await spawnRelay();
+});
+afterAll(async () => {
+  relay.child.proc.kill('SIGTERM');
+  await relay.child.exited;
+});
+
+describe('CLI', () => {
+  it('keygen writes a valid key file (mode 600) and id prints its inbox id', async () => {
+    const keyFile = join(dir, 'k1.json');
+    expect(await runMain(['keygen', '--out', keyFile]).exited).toBe(0);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const keys = fromKeyFile(JSON.parse(readFileSync(keyFile, 'utf8')));
+    const id = runMain(['id', keyFile]);
+    expect(await id.exited).toBe(0);
+    expect(id.stdout().trim()).toBe(keys.id);
+  });
+
+  it('keygen without --out prints the key file', async () => {
+    const c = runMain(['keygen']);
+    expect(await c.exited).toBe(0);
+    expect(fromKeyFile(JSON.parse(c.stdout())).id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('listen prints one line per message: stored, then live, text and JSON', async () => {
+    const keyFile = join(dir, 'k2.json');
+    await runMain(['keygen', '--out', keyFile]).exited;
+    const id = runMain(['id', keyFile]);
+    await id.exited;
+    const inbox = `${relay.url}/${id.stdout().trim()}`;
+    const sent = runMain(['send', inbox, 'stored before listening']);
+    expect(await sent.exited).toBe(0);
+    expect(JSON.parse(sent.stdout())).toMatchObject({ message: 'sent' });
+
+    const listen = runMain(['listen', '--key', keyFile, relay.url]);
+    expect(await listen.line(/^stored before listening$/)).toBeTruthy();
+    const piped = runMain(['send', inbox, '-']);
+    piped.proc.stdin!.end('line one\nline two');
+    expect(await piped.exited).toBe(0);
+    expect(await listen.line(/^line one\\nline two$/)).toBeTruthy();
+    listen.proc.kill('SIGINT');
+    expect(await listen.exited).toBe(0);
+
+    const json = runMain(['listen', '--json', '--key', keyFile, relay.url]);
+    await new Promise((r) => setTimeout(r, 50));
+    const bin = runMain(['send', '--binary', inbox, 'bytes']);
+    await bin.exited;
+    const line = await json.line(/binary/);
+    expect(JSON.parse(line)).toEqual({ data: 'Ynl0ZXM', binary: true });
+    json.proc.kill('SIGTERM');
+    await json.exited;
+  });
+
+  it.each([
+    [['frobnicate']],
+    [['id']],
+    [['listen', 'http://x']],
+    [['send', 'http://x']],
+    [['keygen', 'extra']],
+    [['send', '--ttl', 'soon', 'http://127.0.0.1:1/x', 'hi']],
+  ])('usage error %j prints help and exits 2', async (args) => {
+    const c = runMain(args);
+    expect(await c.exited).toBe(2);
+    expect(c.stderr()).toContain('Usage:');
+  });
+
+  it('a bad setting exits 2 with one sentence', async () => {
+    const c = runMain(['--port', 'x']);
+    expect(await c.exited).toBe(2);
+    expect(c.stderr().trim().split('\n')).toHaveLength(1);
+    expect(c.stderr()).toMatch(/NPCHAT_PORT/);
+  });
+
+  it('--help lists every setting', async () => {
+    const c = runMain(['--help']);
+    expect(await c.exited).toBe(0);
+    for (const env of [
+      'NPCHAT_PORT',
+      'NPCHAT_MSG_TTL',
+      'NPCHAT_FRESHKEY',
+      'NPCHAT_MAX_BUFFERED_BYTES',
+      'NPCHAT_CONFIG',
+    ]) {
+      expect(c.stdout()).toContain(env);
+    }
+  });
+
+  it('send reports a relay error and exits 1', async () => {
+    const c = runMain(['send', `${relay.url}/not-an-id`, 'hi']);
+    expect(await c.exited).toBe(1);
+    expect(c.stderr()).toContain('invalid_id');
+  });
+});

@@ -1,0 +1,126 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, settingsHelp, settingsTable } from '../../src/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'npchat-config-'));
+function file(name: string, content: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+}
+
+describe('configuration', () => {
+  it('has the defaults of PROTOCOL.md §6', () => {
+    expect(loadConfig([], {})).toMatchObject({
+      port: 8000,
+      host: '0.0.0.0',
+      cert: '',
+      privkey: '',
+      msgTtl: 60,
+      cleanPeriod: 30,
+      freshKey: 5,
+      challengeTtl: 30,
+      handshakeTimeout: 10,
+      heartbeat: 30,
+      maxMessageBytes: 65536,
+      maxBufferedBytes: 4194304,
+      logLevel: 'info',
+    });
+  });
+
+  it('uses the §6 env and flag names for every setting', () => {
+    const names = Object.fromEntries(settingsTable().map((s) => [s.key, [s.env, s.arg]]));
+    expect(names).toMatchObject({
+      port: ['NPCHAT_PORT', 'port'],
+      host: ['NPCHAT_HOST', 'host'],
+      cert: ['NPCHAT_CERT', 'cert'],
+      privkey: ['NPCHAT_PRIVKEY', 'privkey'],
+      msgTtl: ['NPCHAT_MSG_TTL', 'msgttl'],
+      cleanPeriod: ['NPCHAT_CLEAN_PERIOD', 'cleanperiod'],
+      freshKey: ['NPCHAT_FRESHKEY', 'freshkey'],
+      challengeTtl: ['NPCHAT_CHALLENGE_TTL', 'challengettl'],
+      handshakeTimeout: ['NPCHAT_HANDSHAKE_TIMEOUT', 'handshaketimeout'],
+      heartbeat: ['NPCHAT_HEARTBEAT', 'heartbeat'],
+      maxMessageBytes: ['NPCHAT_MAX_MESSAGE_BYTES', 'maxmessagebytes'],
+      maxBufferedBytes: ['NPCHAT_MAX_BUFFERED_BYTES', 'maxbufferedbytes'],
+      logLevel: ['NPCHAT_LOG_LEVEL', 'loglevel'],
+    });
+  });
+
+  it('reads env and flags; flags override env, env overrides the file', () => {
+    const f = file('a.json', JSON.stringify({ port: 1111, msgTtl: 5, freshKey: 9 }));
+    const c = loadConfig(['--config', f, '--port', '3333'], {
+      NPCHAT_PORT: '2222',
+      NPCHAT_MSG_TTL: '7',
+    });
+    expect(c.port).toBe(3333);
+    expect(c.msgTtl).toBe(7);
+    expect(c.freshKey).toBe(9);
+    expect(loadConfig(['--msgttl=120'], {}).msgTtl).toBe(120);
+    expect(loadConfig([], { NPCHAT_CONFIG: f }).port).toBe(1111);
+  });
+
+  it.each([
+    [
+      ['--port', 'abc'],
+      {},
+      /port \(NPCHAT_PORT, --port\): must be a whole number from 0 to 65535, got "abc"/,
+    ],
+    [['--port', '70000'], {}, /port/],
+    [
+      [],
+      { NPCHAT_MSG_TTL: '0' },
+      /msgTtl \(NPCHAT_MSG_TTL, --msgttl\): must be a whole number of seconds/,
+    ],
+    [[], { NPCHAT_FRESHKEY: '-3' }, /freshKey/],
+    [['--maxmessagebytes', '1.5'], {}, /maxMessageBytes/],
+    [['--loglevel', 'loud'], {}, /logLevel .* must be one of/],
+    [['--bogus', '1'], {}, /Unknown option --bogus/],
+    [['--cert', '/nonexistent'], {}, /cert and privkey must be given together/],
+    [['--cert', '/nonexistent', '--privkey', '/nonexistent'], {}, /cannot be read/],
+  ])('rejects %j %j with one sentence', (args, env, message) => {
+    let err: unknown;
+    try {
+      loadConfig(args, env);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message.split('\n')).toHaveLength(1);
+  });
+
+  it('rejects unknown keys and unreadable JSON in the config file', () => {
+    expect(() => loadConfig(['--config', file('b.json', '{"prot": 1}')], {})).toThrow(ConfigError);
+    expect(() => loadConfig(['--config', file('c.json', '{oops')], {})).toThrow(
+      /Cannot read config file/,
+    );
+    expect(() => loadConfig(['--config', join(dir, 'missing.json')], {})).toThrow(ConfigError);
+  });
+
+  it('config/example.json loads, documents and sets every setting at its default', () => {
+    const path = new URL('../../config/example.json', import.meta.url).pathname;
+    const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const fromFile = loadConfig(['--config', path], {});
+    expect(fromFile).toEqual(loadConfig([], {}));
+    for (const s of settingsTable()) {
+      expect(raw[s.key]).toEqual(s.default);
+      expect(String(raw[`// ${s.key}`])).toContain(s.env);
+    }
+  });
+
+  it('returns a frozen object', () => {
+    expect(Object.isFrozen(loadConfig([], {}))).toBe(true);
+  });
+
+  it('help lists every setting with its flag, env, default and doc', () => {
+    const help = settingsHelp();
+    for (const s of settingsTable()) {
+      expect(help).toContain(`--${s.arg}`);
+      expect(help).toContain(s.env);
+    }
+    expect(help).toContain('default 65536');
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { ChallengeKeyring } from '../../src/auth/keyring.js';
+import { decodeB64url, encodeB64url } from '../../src/client/b64url.js';
+
+const ID = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
+const OTHER = 'N7O2QrddEOeYiyHq0dRP6Uvf30quD655PlalxdTgkYQ';
+
+function clock(start = 1_000_000) {
+  const c = { now: start };
+  return { c, now: () => c.now };
+}
+
+describe('ChallengeKeyring', () => {
+  it('issues challenges with 33-byte txt and a 64-byte signature that verify', () => {
+    const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
+    const ch = ring.issue(ID);
+    expect(decodeB64url(ch.txt)!.length).toBe(33);
+    expect(decodeB64url(ch.sig)!.length).toBe(64);
+    expect(ring.check(ID, ch)).toMatchObject({ ok: true });
+  });
+
+  it('every challenge carries fresh randomness', () => {
+    const ring = new ChallengeKeyring({ freshKey: 1000, challengeTtlMs: 30_000 });
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) seen.add(ring.issue(ID).txt);
+    expect(seen.size).toBe(200);
+  });
+
+  it('replaces the key after freshKey challenges and keeps old keys until their challenges expire', () => {
+    const { c, now } = clock();
+    const ring = new ChallengeKeyring({ freshKey: 2, challengeTtlMs: 1000, now });
+    const first = [ring.issue(ID), ring.issue(ID)];
+    const third = ring.issue(ID);
+    expect(ring.size).toBe(2);
+    // key id lives in bytes 1..9 of txt
+    const keyId = (t: string) => encodeB64url(decodeB64url(t)!.subarray(1, 9));
+    expect(keyId(first[0]!.txt)).toBe(keyId(first[1]!.txt));
+    expect(keyId(third.txt)).not.toBe(keyId(first[0]!.txt));
+    for (const ch of first) expect(ring.check(ID, ch).ok).toBe(true);
+    c.now += 1001;
+    ring.issue(ID); // prunes
+    expect(ring.size).toBe(1);
+    expect(ring.check(ID, first[0]!)).toEqual({ ok: false, reason: 'forged' });
+  });
+
+  it('rejects a challenge bound to another inbox', () => {
+    const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
+    expect(ring.check(OTHER, ring.issue(ID))).toEqual({ ok: false, reason: 'forged' });
+  });
+
+  it('rejects a tampered txt, a tampered sig and malformed encodings', () => {
+    const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
+    const ch = ring.issue(ID);
+    const txt = decodeB64url(ch.txt)!;
+    txt[20] = txt[20]! ^ 1;
+    expect(ring.check(ID, { ...ch, txt: encodeB64url(txt) }).ok).toBe(false);
+    const sig = decodeB64url(ch.sig)!;
+    sig[5] = sig[5]! ^ 1;
+    expect(ring.check(ID, { ...ch, sig: encodeB64url(sig) }).ok).toBe(false);
+    expect(ring.check(ID, { txt: '***', sig: ch.sig }).ok).toBe(false);
+    expect(ring.check(ID, { txt: ch.txt, sig: '' }).ok).toBe(false);
+    expect(ring.check(ID, { txt: '', sig: ch.sig }).ok).toBe(false);
+  });
+
+  it('rejects a challenge signed by another relay (another keyring)', () => {
+    const ours = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
+    const theirs = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
+    ours.issue(ID);
+    expect(ours.check(ID, theirs.issue(ID))).toEqual({ ok: false, reason: 'forged' });
+  });
+
+  it('rejects an expired challenge after checking the signature', () => {
+    const { c, now } = clock();
+    const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 1000, now });
+    const ch = ring.issue(ID);
+    c.now += 999;
+    expect(ring.check(ID, ch).ok).toBe(true);
+    c.now += 1;
+    expect(ring.check(ID, ch)).toEqual({ ok: false, reason: 'expired' });
+  });
+});

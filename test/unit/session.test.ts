@@ -1,0 +1,172 @@
+/** Session delivery logic against a socket whose writes the test controls. */
+import { EventEmitter } from 'node:events';
+import type { WebSocket } from 'ws';
+import { describe, expect, it } from 'vitest';
+import { ChallengeKeyring } from '../../src/auth/keyring.js';
+import { generateKeys } from '../../src/client/keys.js';
+import type { LiveMessage } from '../../src/hub/hub.js';
+import { LocalHub } from '../../src/hub/local-hub.js';
+import { createLogger } from '../../src/logger.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { MessageIds } from '../../src/store/message-ids.js';
+import { Session } from '../../src/ws/session.js';
+import { solutionFor, waitFor } from '../helpers/socket.js';
+
+type Cb = (err?: Error) => void;
+
+class FakeSocket extends EventEmitter {
+  readonly OPEN = 1;
+  readyState = 1;
+  bufferedAmount = 0;
+  sent: string[] = [];
+  /** Writes are held until the test completes or fails them. */
+  held: { data: string; cb?: Cb }[] = [];
+  holdWrites = false;
+  send(data: string | Uint8Array, opts?: unknown, cb?: Cb) {
+    const text = typeof data === 'string' ? data : Buffer.from(data).toString();
+    if (typeof opts === 'function') cb = opts as Cb;
+    if (this.holdWrites && cb) this.held.push({ data: text, cb });
+    else {
+      this.sent.push(text);
+      if (cb) setImmediate(cb);
+    }
+  }
+  completeHeld(n: number) {
+    for (const w of this.held.splice(0, n)) {
+      this.sent.push(w.data);
+      setImmediate(() => w.cb?.());
+    }
+  }
+  die() {
+    this.readyState = 3;
+    for (const w of this.held.splice(0)) setImmediate(() => w.cb?.(new Error('closed')));
+    this.emit('close', 1006, Buffer.from(''));
+  }
+  close() {
+    this.readyState = 3;
+  }
+  terminate() {}
+}
+
+function setup(maxBufferedBytes = 1_000_000) {
+  const keys = generateKeys();
+  const store = new MemoryStore({ cleanPeriodMs: 60_000, ids: new MessageIds() });
+  const stored: LiveMessage[] = [];
+  const hub = new LocalHub((_inbox, m) => stored.push(m));
+  const keyring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
+  const ws = new FakeSocket();
+  const session = new Session(ws as unknown as WebSocket, keys.id, {
+    keyring,
+    store,
+    hub,
+    logger: createLogger('silent'),
+    handshakeTimeoutMs: 10_000,
+    maxBufferedBytes,
+  });
+  const frame = (obj: unknown) => ws.emit('message', Buffer.from(JSON.stringify(obj)), false);
+  const handshake = () => {
+    frame({ get: 'challenge' });
+    const { challenge } = JSON.parse(ws.sent.pop()!) as { challenge: { txt: string; sig: string } };
+    frame(solutionFor(keys, challenge));
+    expect(ws.sent.pop()).toBe('{"message":"handshake done"}');
+  };
+  const append = (text: string) =>
+    store.append(keys.id, { body: Buffer.from(text), binary: false, ttlMs: 60_000, t: Date.now() });
+  const live = (text: string): LiveMessage => ({
+    id: text,
+    body: Buffer.from(text),
+    binary: false,
+    t: Date.now(),
+    ttlMs: 60_000,
+    store: true,
+  });
+  /** What is stored and not leased (peeked: leased, then released). */
+  const left = async () => {
+    const msgs = await store.lease(keys.id, 1000, 60_000);
+    await store.release(
+      keys.id,
+      msgs.map((m) => m.id),
+    );
+    return msgs.map((m) => Buffer.from(m.body).toString());
+  };
+  return { keys, store, hub, ws, session, handshake, append, live, stored, left };
+}
+
+describe('Session delivery', () => {
+  it('removes a stored message only after its write completed', async () => {
+    const s = setup();
+    await s.append('a');
+    await s.append('b');
+    s.ws.holdWrites = true;
+    s.handshake();
+    await waitFor(() => s.ws.held.length === 2);
+    s.ws.completeHeld(1);
+    await waitFor(() => s.ws.sent.length === 1);
+    s.ws.die();
+    await waitFor(() => s.session.state === 'closed');
+    // 'a' was written and removed; 'b' was not written and is still stored.
+    await waitFor(async () => (await s.left()).length === 1);
+    expect(await s.left()).toEqual(['b']);
+  });
+
+  it('a socket that dies mid-flush leaves every unwritten message stored, in order', async () => {
+    const s = setup();
+    for (let i = 0; i < 10; i++) await s.append(`m${i}`);
+    s.ws.holdWrites = true;
+    s.handshake();
+    await waitFor(() => s.ws.held.length === 10);
+    s.ws.completeHeld(3);
+    s.ws.die();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await s.left()).toEqual(['m3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9']);
+  });
+
+  it('refuses live messages while over maxBufferedBytes (the hub then stores them)', async () => {
+    const s = setup(1000);
+    s.handshake();
+    await waitFor(() => !s.session['flushing' as keyof Session]);
+    expect(await s.hub.publish(s.keys.id, s.live('fits'))).toBe(true);
+    s.ws.bufferedAmount = 5000;
+    expect(await s.hub.publish(s.keys.id, s.live('refused'))).toBe(false);
+    s.ws.bufferedAmount = 0;
+    expect(await s.hub.publish(s.keys.id, s.live('fits again'))).toBe(true);
+  });
+
+  it('reports a failed live write so the hub stores it', async () => {
+    const s = setup();
+    s.handshake();
+    await waitFor(() => !s.session['flushing' as keyof Session]);
+    s.ws.holdWrites = true;
+    expect(await s.hub.publish(s.keys.id, s.live('lost write'))).toBe(true);
+    s.ws.die();
+    await waitFor(() => s.stored.length === 1);
+    expect(Buffer.from(s.stored[0]!.body).toString()).toBe('lost write');
+  });
+
+  it('holds live messages that arrive during a flush until after the stored ones', async () => {
+    const s = setup();
+    await s.append('stored');
+    s.ws.holdWrites = true;
+    s.handshake();
+    await waitFor(() => s.ws.held.length === 1);
+    expect(await s.hub.publish(s.keys.id, s.live('live'))).toBe(true);
+    expect(s.ws.held.length).toBe(1);
+    s.ws.holdWrites = false;
+    s.ws.completeHeld(1);
+    await waitFor(() => s.ws.sent.length === 2);
+    expect(s.ws.sent).toEqual(['stored', 'live']);
+  });
+
+  it('reports pending live messages unwritten when the socket dies during a flush', async () => {
+    const s = setup();
+    await s.append('stored');
+    s.ws.holdWrites = true;
+    s.handshake();
+    await waitFor(() => s.ws.held.length === 1);
+    await s.hub.publish(s.keys.id, s.live('pending'));
+    s.ws.die();
+    await waitFor(() => s.stored.length === 1);
+    expect(Buffer.from(s.stored[0]!.body).toString()).toBe('pending');
+    expect(await s.left()).toEqual(['stored']);
+  });
+});
