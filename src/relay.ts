@@ -32,6 +32,8 @@ export interface Relay {
    */
   close(): Promise<void>;
   readonly closing: boolean;
+  /** Open owner WebSockets on this relay (handshake done or not). */
+  readonly connections: number;
 }
 
 export function createRelay(config: Config, logger: Logger): Relay {
@@ -123,6 +125,9 @@ export function createRelay(config: Config, logger: Logger): Relay {
   return {
     get closing() {
       return closing;
+    },
+    get connections() {
+      return gateway.sessions.size;
     },
     listen() {
       return new Promise((resolve, reject) => {

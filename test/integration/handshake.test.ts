@@ -251,8 +251,9 @@ describe('handshake: rejections', () => {
     await expect(s.opened).rejects.toThrow('400');
   });
 
-  it('logs handshake failures at debug with the reason, and no keys', async () => {
+  it('logs handshake failures at debug with the reason, and no keys or bodies', async () => {
     const keys = generateKeys();
+    await postText(t.url, keys.id, 'confidential body text');
     const s = await open(generateKeys().id);
     s.send(solutionFor(keys, await s.challenge()));
     await s.closed;
@@ -262,5 +263,6 @@ describe('handshake: rejections', () => {
     expect(entry).toBeDefined();
     expect(entry!.level).toBe(20);
     expect(JSON.stringify(t.logs)).not.toContain(encodeB64url(keys.publicKey));
+    expect(JSON.stringify(t.logs)).not.toContain('confidential body text');
   });
 });

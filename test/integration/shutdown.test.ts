@@ -1,4 +1,5 @@
 /** Graceful shutdown on SIGTERM/SIGINT: stop accepting, /ready 503, close sockets with 1001, exit 0. */
+import { connect as tcpConnect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
 import { startRelay } from '../helpers/relay.js';
@@ -21,31 +22,27 @@ describe('graceful shutdown', () => {
     });
   }
 
-  it('/ready answers 503 and new sockets are refused while an in-flight request finishes', async () => {
+  it('finishes an in-flight POST while refusing new connections', async () => {
     const t = await startRelay({ shutdownTimeout: 5 });
     const keys = generateKeys();
-    // A POST whose body is still arriving keeps the shutdown waiting.
-    const controller = new AbortController();
-    let push!: (chunk: Uint8Array | null) => void;
-    const body = new ReadableStream<Uint8Array>({
-      start(c) {
-        push = (chunk) => (chunk ? c.enqueue(chunk) : c.close());
-      },
-    });
-    const inFlight = fetch(`${t.url}/${keys.id}`, {
-      method: 'POST',
-      body,
-      duplex: 'half',
-      signal: controller.signal,
-    } as RequestInit);
-    push(new TextEncoder().encode('half '));
+    const { port } = new URL(t.url);
+    const sock = tcpConnect(Number(port), '127.0.0.1');
+    let received = '';
+    sock.on('data', (c: Buffer) => (received += c.toString()));
+    await new Promise((r) => sock.once('connect', r));
+    // A POST whose body is still arriving when the shutdown starts.
+    sock.write(`POST /${keys.id} HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nhalf `);
     await new Promise((r) => setTimeout(r, 50));
     const closing = t.close();
     expect(t.relay.closing).toBe(true);
-    push(new TextEncoder().encode('done'));
-    push(null);
-    const res = await inFlight;
-    expect(res.status).toBe(200);
+    // New connections are no longer accepted.
+    await expect(fetch(`${t.url}/health`)).rejects.toThrow();
+    sock.write('done\r\n');
+    await new Promise((r) => sock.once('close', r));
     await closing;
+    const statuses = [...received.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
+    expect(statuses).toEqual(['200']);
+    expect(received).toContain('"message":"sent"');
+    expect(t.relay.connections).toBe(0);
   });
 });
