@@ -29,6 +29,7 @@ const RULES: Rule[] = [
   },
   { name: 'count', min: 1, max: 1_000_000, sentence: 'must be a whole number, at least 1' },
   { name: 'bytes', min: 1, max: 2 ** 31, sentence: 'must be a whole number of bytes, at least 1' },
+  { name: 'workers', min: 1, max: 256, sentence: 'must be a whole number from 1 to 256' },
 ];
 
 for (const rule of RULES) {
@@ -137,6 +138,34 @@ const schema = {
     env: 'NPCHAT_SHUTDOWN_TIMEOUT',
     arg: 'shutdowntimeout',
   },
+  redisUrl: {
+    doc: 'Redis URL (redis:// or rediss://) for the scale-out engine; empty: the embedded memory store.',
+    format: String,
+    default: '',
+    env: 'NPCHAT_REDIS_URL',
+    arg: 'redis',
+  },
+  redisCluster: {
+    doc: 'Redis Cluster seed nodes, comma-separated host:port (instead of redisUrl).',
+    format: String,
+    default: '',
+    env: 'NPCHAT_REDIS_CLUSTER',
+    arg: 'rediscluster',
+  },
+  redisPrefix: {
+    doc: 'Prefix of every Redis key and channel, so several relays can share one Redis.',
+    format: String,
+    default: 'npchat:',
+    env: 'NPCHAT_REDIS_PREFIX',
+    arg: 'redisprefix',
+  },
+  workers: {
+    doc: 'Worker processes sharing the port (node:cluster); more than 1 needs Redis.',
+    format: 'workers',
+    default: 1,
+    env: 'NPCHAT_WORKERS',
+    arg: 'workers',
+  },
   logLevel: {
     doc: `Log level: ${LOG_LEVELS.join(', ')}.`,
     format: LOG_LEVELS,
@@ -160,6 +189,10 @@ export type Config = Readonly<{
   maxMessageBytes: number;
   maxBufferedBytes: number;
   shutdownTimeout: number;
+  redisUrl: string;
+  redisCluster: string;
+  redisPrefix: string;
+  workers: number;
   logLevel: string;
 }>;
 
@@ -234,6 +267,7 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv): Con
     throw new ConfigError(`Invalid configuration: ${first}.`);
   }
   const config = conf.getProperties() as Config;
+  checkRedis(config);
   if (Boolean(config.cert) !== Boolean(config.privkey)) {
     throw new ConfigError('Invalid cert/privkey: cert and privkey must be given together.');
   }
@@ -246,6 +280,31 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv): Con
     }
   }
   return Object.freeze(config);
+}
+
+/** Cross-field rules of the Redis settings, as sentences. */
+function checkRedis(config: Config): void {
+  if (config.redisUrl && !/^rediss?:\/\/[^\s]+$/.test(config.redisUrl)) {
+    throw new ConfigError(`Invalid ${label('redisUrl')}: must start with redis:// or rediss://.`);
+  }
+  if (config.redisCluster && !/^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/.test(config.redisCluster)) {
+    throw new ConfigError(
+      `Invalid ${label('redisCluster')}: must be comma-separated host:port seed nodes, got ${JSON.stringify(config.redisCluster)}.`,
+    );
+  }
+  if (config.redisUrl && config.redisCluster) {
+    throw new ConfigError('Invalid redisUrl/redisCluster: give one of them, not both.');
+  }
+  if (!/^[^{}\s]+$/.test(config.redisPrefix)) {
+    throw new ConfigError(
+      `Invalid ${label('redisPrefix')}: must be non-empty, without spaces or braces.`,
+    );
+  }
+  if (config.workers > 1 && !config.redisUrl && !config.redisCluster) {
+    throw new ConfigError(
+      `Invalid ${label('workers')}: more than 1 worker needs Redis (NPCHAT_REDIS_URL or NPCHAT_REDIS_CLUSTER), because with the embedded store each worker keeps its own queue and a message posted to one worker would never reach a socket on another.`,
+    );
+  }
 }
 
 /** One block per setting: flag, env, doc, default. */

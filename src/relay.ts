@@ -8,11 +8,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ChallengeKeyring } from './auth/keyring.js';
 import type { Config } from './config.js';
+import { createEngine, type Engine } from './engine.js';
 import { RelayError } from './errors.js';
-import { LocalHub } from './hub/local-hub.js';
 import { createRouter, route } from './http/router.js';
 import type { Logger } from './logger.js';
-import { MemoryStore } from './store/memory-store.js';
 import { MessageIds } from './store/message-ids.js';
 import { Gateway, refuseUpgrade } from './ws/gateway.js';
 
@@ -21,6 +20,9 @@ export const VERSION: string = (
     version: string;
   }
 ).version;
+
+/** How long listen() waits for Redis before serving anyway (with /ready 503). */
+const STARTUP_WAIT_MS = 5000;
 
 export interface Relay {
   /** Starts listening; resolves with the bound address and the base URL. */
@@ -39,18 +41,19 @@ export interface Relay {
 export function createRelay(config: Config, logger: Logger): Relay {
   const tls = Boolean(config.cert);
   const ids = new MessageIds();
-  const store = new MemoryStore({ cleanPeriodMs: config.cleanPeriod * 1000, ids });
-  const hub: LocalHub = new LocalHub((inbox, msg) => {
+  const engine: Engine = createEngine(config, logger, ids, (inbox, msg) => {
     // Every socket that took a live message failed to write it: store it.
     if (!msg.store) return;
-    store
+    engine.store
       .append(inbox, { body: msg.body, binary: msg.binary, t: msg.t, ttlMs: msg.ttlMs })
-      .then(() => hub.notifyStored(inbox))
+      .then(() => engine.hub.notifyStored(inbox))
       .catch((err: unknown) => logger.error({ err }, 'could not store an undelivered message'));
   });
+  const { store, hub } = engine;
   const keyring = new ChallengeKeyring({
     freshKey: config.freshKey,
     challengeTtlMs: config.challengeTtl * 1000,
+    directory: engine.directory,
   });
   const gateway = new Gateway({
     keyring,
@@ -117,8 +120,7 @@ export function createRelay(config: Config, logger: Logger): Relay {
     gateway.close();
     await Promise.race([stopped, deadline]);
     clearTimeout(timer);
-    await hub.close();
-    await store.close();
+    await engine.close();
     logger.info('stopped');
   }
 
@@ -129,7 +131,8 @@ export function createRelay(config: Config, logger: Logger): Relay {
     get connections() {
       return gateway.sessions.size;
     },
-    listen() {
+    async listen() {
+      await engine.start(STARTUP_WAIT_MS);
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {

@@ -37,12 +37,12 @@ export interface HandshakeContext {
   issuedHere: (txt: string) => boolean;
 }
 
-export function verifySolution(ctx: HandshakeContext, msg: Solution): void {
+export async function verifySolution(ctx: HandshakeContext, msg: Solution): Promise<void> {
   const publicKey = decodeB64url(msg.publicKey);
   if (!publicKey || inboxIdOfBytes(publicKey) !== ctx.inboxId) {
     throw new RelayError('unauthorized', 'The public key does not belong to this inbox id.');
   }
-  const check = ctx.keyring.check(ctx.inboxId, msg.challenge);
+  const check = await ctx.keyring.check(ctx.inboxId, msg.challenge);
   if (!check.ok && check.reason === 'forged') {
     throw new RelayError(
       'unauthorized',

@@ -4,11 +4,22 @@
  * usable for verification until the last challenge it signed has expired, so
  * rotation never fails an honest handshake.
  *
+ * With a KeyDirectory (Redis), every public key is published with an expiry
+ * before a challenge it signed is handed out, so a challenge issued by one
+ * relay verifies on any relay of the same Redis.
+ *
  * Challenge text (base64url of 33 bytes):
  *   version (1 byte = 1) | key id (8) | expiry, ms since epoch (8, big-endian) | random (16)
  * Signature: ECDSA P-256/SHA-256, P1363, over DOMAIN || txt bytes || inbox id.
  */
-import { generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { decodeB64url } from '../client/b64url.js';
 
 const DOMAIN = Buffer.from('npchat-relay challenge v1\n');
@@ -26,7 +37,19 @@ interface ServerKey {
   signed: number;
   /** Latest expiry of any challenge signed with this key. */
   lastExpiry: number;
+  /** Until when the directory holds the public key. */
+  publishedUntil: number;
 }
+
+/** Where relays share their challenge public keys (SPKI DER), each with an expiry. */
+export interface KeyDirectory {
+  publish(keyId: string, spki: Buffer, untilMs: number): Promise<void>;
+  lookup(keyId: string): Promise<Buffer | null>;
+}
+
+/** Keys of other relays looked up in the directory, kept this long. */
+const REMOTE_CACHE_MS = 60_000;
+const REMOTE_CACHE_MAX = 10_000;
 
 export type ChallengeCheck =
   { ok: true; expiresAt: number } | { ok: false; reason: 'forged' | 'expired' };
@@ -34,11 +57,13 @@ export type ChallengeCheck =
 export interface KeyringOptions {
   freshKey: number;
   challengeTtlMs: number;
+  directory?: KeyDirectory;
   now?: () => number;
 }
 
 export class ChallengeKeyring {
   private readonly keys = new Map<string, ServerKey>();
+  private readonly remote = new Map<string, { key: KeyObject | null; until: number }>();
   private current: ServerKey | null = null;
   private readonly now: () => number;
 
@@ -51,19 +76,37 @@ export class ChallengeKeyring {
     return this.keys.size;
   }
 
-  issue(inboxId: string): Challenge {
+  async issue(inboxId: string): Promise<Challenge> {
     const now = this.now();
     this.prune(now);
     let key = this.current;
     if (!key || key.signed >= this.options.freshKey) {
       const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      key = { id: randomBytes(8).toString('hex'), ...pair, signed: 0, lastExpiry: 0 };
+      key = {
+        id: randomBytes(8).toString('hex'),
+        ...pair,
+        signed: 0,
+        lastExpiry: 0,
+        publishedUntil: 0,
+      };
       this.keys.set(key.id, key);
       this.current = key;
     }
-    const expiresAt = now + this.options.challengeTtlMs;
+    const ttl = this.options.challengeTtlMs;
+    const expiresAt = now + ttl;
     key.signed++;
     key.lastExpiry = expiresAt;
+    if (this.options.directory && key.publishedUntil < expiresAt) {
+      // Published ahead by one more lifetime, so that most challenges need no write.
+      // If the directory is unreachable, the challenge still works on this
+      // relay (every WebSocket handshake); the next challenge tries again.
+      const until = expiresAt + ttl;
+      const spki = key.publicKey.export({ type: 'spki', format: 'der' });
+      await this.options.directory.publish(key.id, spki, until).then(
+        () => (key.publishedUntil = until),
+        () => {},
+      );
+    }
     const txt = Buffer.alloc(TXT_LENGTH);
     txt[0] = 1;
     txt.write(key.id, 1, 'hex');
@@ -76,31 +119,48 @@ export class ChallengeKeyring {
     return { txt: txt.toString('base64url'), sig: sig.toString('base64url') };
   }
 
-  /** Steps 2 and 3 of §3.1: our own signature over (txt, inbox id), then expiry. */
-  check(inboxId: string, challenge: Challenge): ChallengeCheck {
+  /**
+   * Steps 2 and 3 of §3.1: a signature over (txt, inbox id) by one of our
+   * recent keys, or by a key another relay published in the directory; then
+   * expiry. A directory that cannot be reached counts as "not our key".
+   */
+  async check(inboxId: string, challenge: Challenge): Promise<ChallengeCheck> {
     const txt = decodeB64url(challenge.txt);
     const sig = decodeB64url(challenge.sig);
     if (!txt || !sig || txt.length !== TXT_LENGTH || txt[0] !== 1 || sig.length !== 64) {
       return { ok: false, reason: 'forged' };
     }
-    const key = this.keys.get(Buffer.from(txt.subarray(1, 9)).toString('hex'));
+    const key = await this.publicKey(Buffer.from(txt.subarray(1, 9)).toString('hex'));
     if (
       !key ||
-      !verify(
-        'sha256',
-        signedBytes(txt, inboxId),
-        {
-          key: key.publicKey,
-          dsaEncoding: 'ieee-p1363',
-        },
-        sig,
-      )
+      !verify('sha256', signedBytes(txt, inboxId), { key, dsaEncoding: 'ieee-p1363' }, sig)
     ) {
       return { ok: false, reason: 'forged' };
     }
     const expiresAt = Number(Buffer.from(txt).readBigUInt64BE(9));
     if (expiresAt <= this.now()) return { ok: false, reason: 'expired' };
     return { ok: true, expiresAt };
+  }
+
+  private async publicKey(keyId: string): Promise<KeyObject | null> {
+    const own = this.keys.get(keyId);
+    if (own) return own.publicKey;
+    const directory = this.options.directory;
+    if (!directory) return null;
+    const now = this.now();
+    const cached = this.remote.get(keyId);
+    if (cached && cached.until > now) return cached.key;
+    let key: KeyObject | null = null;
+    try {
+      const spki = await directory.lookup(keyId);
+      key = spki ? createPublicKey({ key: spki, format: 'der', type: 'spki' }) : null;
+    } catch {
+      return null;
+    }
+    if (this.remote.size >= REMOTE_CACHE_MAX) this.remote.clear();
+    // Unknown ids are cached briefly too, so forged ids cannot make us ask Redis every time.
+    this.remote.set(keyId, { key, until: now + (key ? REMOTE_CACHE_MS : 1000) });
+    return key;
   }
 
   private prune(now: number): void {

@@ -52,7 +52,9 @@ export async function handlePost(
   const store = url.searchParams.get('store') !== 'false' && ttlMs > 0;
   const msg: LiveMessage = { id: deps.ids.next(), body, binary, t: Date.now(), ttlMs, store };
   let id = msg.id;
-  const live = await deps.hub.publish(inbox, msg);
+  const live = await deps.hub.publish(inbox, msg).catch((err: unknown) => {
+    throw err instanceof RelayError ? err : new RelayError('unavailable');
+  });
   if (!live && store) {
     let stored;
     try {
@@ -61,7 +63,8 @@ export async function handlePost(
       throw err instanceof RelayError ? err : new RelayError('unavailable');
     }
     id = stored.id;
-    deps.hub.notifyStored(inbox);
+    // Stored is stored: a failed wake only delays delivery to the next flush.
+    await deps.hub.notifyStored(inbox).catch(() => {});
   }
   sendJson(res, 200, { message: 'sent', id, t: msg.t });
 }

@@ -10,8 +10,11 @@
  *   fails, the hub hands the message to its `undelivered` callback (which
  *   stores it unless the sender said `store=false`), so a taken message is
  *   never dropped.
- * - `notifyStored` wakes every sink of the inbox so that it flushes the store.
- * - `subscribe` returns the function that unsubscribes.
+ * - `notifyStored` wakes every sink of the inbox, on any node, so that it
+ *   flushes the store. Call it after the append has completed.
+ * - `subscribe` resolves, with the function that unsubscribes, once the sink
+ *   is reachable by `publish` and `notifyStored` from every node: a session
+ *   reads the store only after that (see the ordering argument in redis-hub.ts).
  */
 export interface LiveMessage {
   id: string;
@@ -37,8 +40,8 @@ export interface LiveSink {
 export type UndeliveredHandler = (inbox: string, msg: LiveMessage) => void;
 
 export interface Hub {
-  subscribe(inbox: string, sink: LiveSink): () => void;
+  subscribe(inbox: string, sink: LiveSink): Promise<() => void>;
   publish(inbox: string, msg: LiveMessage): Promise<boolean>;
-  notifyStored(inbox: string): void;
+  notifyStored(inbox: string): Promise<void>;
   close(): Promise<void>;
 }

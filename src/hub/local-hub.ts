@@ -6,7 +6,11 @@ export class LocalHub implements Hub {
 
   constructor(private readonly undelivered: UndeliveredHandler) {}
 
-  subscribe(inbox: string, sink: LiveSink): () => void {
+  async subscribe(inbox: string, sink: LiveSink): Promise<() => void> {
+    return this.subscribeLocal(inbox, sink);
+  }
+
+  protected subscribeLocal(inbox: string, sink: LiveSink): () => void {
     let set = this.sinks.get(inbox);
     if (!set) this.sinks.set(inbox, (set = new Set()));
     set.add(sink);
@@ -43,9 +47,22 @@ export class LocalHub implements Hub {
     return taken > 0;
   }
 
-  notifyStored(inbox: string): void {
+  async notifyStored(inbox: string): Promise<void> {
+    this.wakeLocal(inbox);
+  }
+
+  protected wakeLocal(inbox: string): void {
     const set = this.sinks.get(inbox);
     if (set) for (const sink of [...set]) sink.wake();
+  }
+
+  /** Inboxes with at least one sink on this node. */
+  protected localInboxes(): string[] {
+    return [...this.sinks.keys()];
+  }
+
+  protected hasLocal(inbox: string): boolean {
+    return this.sinks.has(inbox);
   }
 
   async close(): Promise<void> {

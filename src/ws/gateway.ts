@@ -1,7 +1,7 @@
 /**
  * The WebSocket gateway: upgrades `GET /{id}`, runs one Session per socket,
  * pings every `heartbeat` seconds (terminating sockets that missed the
- * previous pong) and closes slow consumers that stay over the buffer limit
+ * previous pong), re-flushes the store for every live session, and closes slow consumers that stay over the buffer limit
  * for two heartbeats in a row (4008).
  */
 import type { IncomingMessage } from 'node:http';
@@ -69,6 +69,9 @@ export class Gateway {
       }
       session.alive = false;
       ws.ping();
+      // Re-check the store: covers wakes lost in a Redis outage and leases
+      // left behind by a relay that died mid-flush.
+      session.wake();
       const over = ws.bufferedAmount > this.options.maxBufferedBytes;
       if (over && session.overLimit) session.fail(new RelayError('slow_consumer'));
       session.overLimit = over;

@@ -21,6 +21,7 @@ const FLUSH_BATCH = 100;
 /** How long a flushed batch is leased: far longer than writing it takes. */
 const LEASE_MS = 60_000;
 const DRAIN_POLL_MS = 50;
+const FLUSH_RETRY_MS = 1000;
 
 export interface SessionDeps {
   keyring: ChallengeKeyring;
@@ -46,6 +47,8 @@ export class Session implements LiveSink {
   private pendingLive: Pending[] = [];
   private pendingBytes = 0;
   private drainWait: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private frames: Promise<void> = Promise.resolve();
   /** Answered the last ping (the gateway's heartbeat reads and resets it). */
   alive = true;
   /** A heartbeat found the socket over the buffer limit. */
@@ -93,8 +96,13 @@ export class Session implements LiveSink {
     this.onClose();
   }
 
+  /** Frames are handled one after another: the handshake steps are asynchronous. */
   private onFrame(data: RawData, isBinary: boolean): void {
-    if (this.state === 'live') return; // §3.2: frames after the handshake are ignored
+    if (this.state !== 'handshake') return; // §3.2: frames after the handshake are ignored
+    this.frames = this.frames.then(() => this.handshakeFrame(data, isBinary));
+  }
+
+  private async handshakeFrame(data: RawData, isBinary: boolean): Promise<void> {
     if (this.state !== 'handshake') return;
     if (isBinary) {
       this.fail(
@@ -115,10 +123,10 @@ export class Session implements LiveSink {
     }
     const obj = msg as Record<string, unknown>;
     if (obj.get === 'challenge') {
-      const challenge = this.deps.keyring.issue(this.inbox);
+      const challenge = await this.deps.keyring.issue(this.inbox);
       this.issued.push(challenge.txt);
       if (this.issued.length > MAX_CHALLENGES) this.issued.shift();
-      this.ws.send(JSON.stringify({ challenge }));
+      if (this.state === 'handshake') this.ws.send(JSON.stringify({ challenge }));
       return;
     }
     if (!isSolution(obj)) {
@@ -126,7 +134,7 @@ export class Session implements LiveSink {
       return;
     }
     try {
-      verifySolution(
+      await verifySolution(
         {
           inboxId: this.inbox,
           keyring: this.deps.keyring,
@@ -138,18 +146,28 @@ export class Session implements LiveSink {
       this.fail(toRelayError(err));
       return;
     }
-    this.goLive();
+    if (this.state === 'handshake') await this.goLive();
   }
 
-  private goLive(): void {
+  private async goLive(): Promise<void> {
     clearTimeout(this.handshakeTimer);
     this.state = 'live';
     this.issued.length = 0;
-    // Subscribe before reading the store: a POST that finds no socket stores
-    // the message and then wakes us, so nothing falls between the two.
-    this.unsubscribe = this.deps.hub.subscribe(this.inbox, this);
     this.ws.send('{"message":"handshake done"}');
     this.deps.logger.debug('handshake done');
+    // Subscribe before reading the store: a POST that finds no socket stores
+    // the message and then wakes us, so nothing falls between the two (the
+    // ordering argument is in hub/redis-hub.ts). Live messages that arrive
+    // meanwhile wait, as during a flush, so they follow the stored ones.
+    this.flushing = true;
+    const unsubscribe = await this.deps.hub.subscribe(this.inbox, this);
+    this.flushing = false;
+    if (this.state !== 'live') {
+      unsubscribe();
+      this.sendPendingLive(); // reports them unwritten: the hub stores them
+      return;
+    }
+    this.unsubscribe = unsubscribe;
     this.wake();
   }
 
@@ -174,8 +192,15 @@ export class Session implements LiveSink {
     this.flushing = true;
     this.flush()
       .catch((err: unknown) => {
-        this.deps.logger.warn({ err: (err as Error).message }, 'flush failed');
-        this.close(new RelayError('unavailable'));
+        // The store is unreachable: keep the socket (live messages still
+        // arrive) and try the flush again later.
+        this.deps.logger.warn({ err: (err as Error).message }, 'flush failed; retrying');
+        if (this.state === 'live' && !this.retryTimer) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = null;
+            this.wake();
+          }, FLUSH_RETRY_MS);
+        }
       })
       .finally(() => {
         this.flushing = false;
@@ -242,6 +267,7 @@ export class Session implements LiveSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.drainWait) {
       clearTimeout(this.drainWait.timer);
       this.drainWait.resolve();

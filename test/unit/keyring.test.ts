@@ -11,71 +11,71 @@ function clock(start = 1_000_000) {
 }
 
 describe('ChallengeKeyring', () => {
-  it('issues challenges with 33-byte txt and a 64-byte signature that verify', () => {
+  it('issues challenges with 33-byte txt and a 64-byte signature that verify', async () => {
     const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
-    const ch = ring.issue(ID);
+    const ch = await ring.issue(ID);
     expect(decodeB64url(ch.txt)!.length).toBe(33);
     expect(decodeB64url(ch.sig)!.length).toBe(64);
-    expect(ring.check(ID, ch)).toMatchObject({ ok: true });
+    expect(await ring.check(ID, ch)).toMatchObject({ ok: true });
   });
 
-  it('every challenge carries fresh randomness', () => {
+  it('every challenge carries fresh randomness', async () => {
     const ring = new ChallengeKeyring({ freshKey: 1000, challengeTtlMs: 30_000 });
     const seen = new Set<string>();
-    for (let i = 0; i < 200; i++) seen.add(ring.issue(ID).txt);
+    for (let i = 0; i < 200; i++) seen.add((await ring.issue(ID)).txt);
     expect(seen.size).toBe(200);
   });
 
-  it('replaces the key after freshKey challenges and keeps old keys until their challenges expire', () => {
+  it('replaces the key after freshKey challenges and keeps old keys until their challenges expire', async () => {
     const { c, now } = clock();
     const ring = new ChallengeKeyring({ freshKey: 2, challengeTtlMs: 1000, now });
-    const first = [ring.issue(ID), ring.issue(ID)];
-    const third = ring.issue(ID);
+    const first = [await ring.issue(ID), await ring.issue(ID)];
+    const third = await ring.issue(ID);
     expect(ring.size).toBe(2);
     // key id lives in bytes 1..9 of txt
     const keyId = (t: string) => encodeB64url(decodeB64url(t)!.subarray(1, 9));
     expect(keyId(first[0]!.txt)).toBe(keyId(first[1]!.txt));
     expect(keyId(third.txt)).not.toBe(keyId(first[0]!.txt));
-    for (const ch of first) expect(ring.check(ID, ch).ok).toBe(true);
+    for (const ch of first) expect((await ring.check(ID, ch)).ok).toBe(true);
     c.now += 1001;
-    ring.issue(ID); // prunes
+    await ring.issue(ID); // prunes
     expect(ring.size).toBe(1);
-    expect(ring.check(ID, first[0]!)).toEqual({ ok: false, reason: 'forged' });
+    expect(await ring.check(ID, first[0]!)).toEqual({ ok: false, reason: 'forged' });
   });
 
-  it('rejects a challenge bound to another inbox', () => {
+  it('rejects a challenge bound to another inbox', async () => {
     const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
-    expect(ring.check(OTHER, ring.issue(ID))).toEqual({ ok: false, reason: 'forged' });
+    expect(await ring.check(OTHER, await ring.issue(ID))).toEqual({ ok: false, reason: 'forged' });
   });
 
-  it('rejects a tampered txt, a tampered sig and malformed encodings', () => {
+  it('rejects a tampered txt, a tampered sig and malformed encodings', async () => {
     const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
-    const ch = ring.issue(ID);
+    const ch = await ring.issue(ID);
     const txt = decodeB64url(ch.txt)!;
     txt[20] = txt[20]! ^ 1;
-    expect(ring.check(ID, { ...ch, txt: encodeB64url(txt) }).ok).toBe(false);
+    expect((await ring.check(ID, { ...ch, txt: encodeB64url(txt) })).ok).toBe(false);
     const sig = decodeB64url(ch.sig)!;
     sig[5] = sig[5]! ^ 1;
-    expect(ring.check(ID, { ...ch, sig: encodeB64url(sig) }).ok).toBe(false);
-    expect(ring.check(ID, { txt: '***', sig: ch.sig }).ok).toBe(false);
-    expect(ring.check(ID, { txt: ch.txt, sig: '' }).ok).toBe(false);
-    expect(ring.check(ID, { txt: '', sig: ch.sig }).ok).toBe(false);
+    expect((await ring.check(ID, { ...ch, sig: encodeB64url(sig) })).ok).toBe(false);
+    expect((await ring.check(ID, { txt: '***', sig: ch.sig })).ok).toBe(false);
+    expect((await ring.check(ID, { txt: ch.txt, sig: '' })).ok).toBe(false);
+    expect((await ring.check(ID, { txt: '', sig: ch.sig })).ok).toBe(false);
   });
 
-  it('rejects a challenge signed by another relay (another keyring)', () => {
+  it('rejects a challenge signed by another relay (another keyring)', async () => {
     const ours = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
     const theirs = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
-    ours.issue(ID);
-    expect(ours.check(ID, theirs.issue(ID))).toEqual({ ok: false, reason: 'forged' });
+    await ours.issue(ID);
+    expect(await ours.check(ID, await theirs.issue(ID))).toEqual({ ok: false, reason: 'forged' });
   });
 
-  it('rejects an expired challenge after checking the signature', () => {
+  it('rejects an expired challenge after checking the signature', async () => {
     const { c, now } = clock();
     const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 1000, now });
-    const ch = ring.issue(ID);
+    const ch = await ring.issue(ID);
     c.now += 999;
-    expect(ring.check(ID, ch).ok).toBe(true);
+    expect((await ring.check(ID, ch)).ok).toBe(true);
     c.now += 1;
-    expect(ring.check(ID, ch)).toEqual({ ok: false, reason: 'expired' });
+    expect(await ring.check(ID, ch)).toEqual({ ok: false, reason: 'expired' });
   });
 });

@@ -46,16 +46,16 @@ describe('LocalHub', () => {
   it('offers to every sink of the inbox and only that inbox', async () => {
     const { hub } = hubWithLog();
     const [a1, a2, b] = [sink(true, true), sink(true, true), sink(true, true)];
-    hub.subscribe('a', a1);
-    hub.subscribe('a', a2);
-    hub.subscribe('b', b);
+    await hub.subscribe('a', a1);
+    await hub.subscribe('a', a2);
+    await hub.subscribe('b', b);
     expect(await hub.publish('a', msg)).toBe(true);
     expect([a1.offered, a2.offered, b.offered]).toEqual([1, 1, 0]);
   });
 
   it('false when every sink refuses (slow or closed): the caller stores', async () => {
     const { hub, undelivered } = hubWithLog();
-    hub.subscribe('a', sink(false, false));
+    await hub.subscribe('a', sink(false, false));
     expect(await hub.publish('a', msg)).toBe(false);
     await settle();
     expect(undelivered).toEqual([]);
@@ -63,9 +63,9 @@ describe('LocalHub', () => {
 
   it('hands the message to `undelivered` once when every sink that took it failed to write', async () => {
     const { hub, undelivered } = hubWithLog();
-    hub.subscribe('a', sink(true, false));
-    hub.subscribe('a', sink(true, false));
-    hub.subscribe('a', sink(false, false));
+    await hub.subscribe('a', sink(true, false));
+    await hub.subscribe('a', sink(true, false));
+    await hub.subscribe('a', sink(false, false));
     expect(await hub.publish('a', msg)).toBe(true);
     await settle();
     expect(undelivered).toEqual(['a']);
@@ -73,8 +73,8 @@ describe('LocalHub', () => {
 
   it('does not store when at least one sink wrote it', async () => {
     const { hub, undelivered } = hubWithLog();
-    hub.subscribe('a', sink(true, false));
-    hub.subscribe('a', sink(true, true));
+    await hub.subscribe('a', sink(true, false));
+    await hub.subscribe('a', sink(true, true));
     await hub.publish('a', msg);
     await settle();
     expect(undelivered).toEqual([]);
@@ -83,9 +83,9 @@ describe('LocalHub', () => {
   it('notifyStored wakes the sinks of the inbox; unsubscribe stops offers', async () => {
     const { hub } = hubWithLog();
     const s = sink(true, true);
-    const off = hub.subscribe('a', s);
-    hub.notifyStored('a');
-    hub.notifyStored('b');
+    const off = await hub.subscribe('a', s);
+    await hub.notifyStored('a');
+    await hub.notifyStored('b');
     expect(s.woken).toBe(1);
     off();
     expect(await hub.publish('a', msg)).toBe(false);

@@ -64,11 +64,14 @@ function setup(maxBufferedBytes = 1_000_000) {
     maxBufferedBytes,
   });
   const frame = (obj: unknown) => ws.emit('message', Buffer.from(JSON.stringify(obj)), false);
-  const handshake = () => {
+  const handshake = async () => {
     frame({ get: 'challenge' });
+    await waitFor(() => ws.sent.length === 1);
     const { challenge } = JSON.parse(ws.sent.pop()!) as { challenge: { txt: string; sig: string } };
     frame(solutionFor(keys, challenge));
+    await waitFor(() => ws.sent.length === 1);
     expect(ws.sent.pop()).toBe('{"message":"handshake done"}');
+    await waitFor(() => session.state === 'live');
   };
   const append = (text: string) =>
     store.append(keys.id, { body: Buffer.from(text), binary: false, ttlMs: 60_000, t: Date.now() });
@@ -98,7 +101,7 @@ describe('Session delivery', () => {
     await s.append('a');
     await s.append('b');
     s.ws.holdWrites = true;
-    s.handshake();
+    await s.handshake();
     await waitFor(() => s.ws.held.length === 2);
     s.ws.completeHeld(1);
     await waitFor(() => s.ws.sent.length === 1);
@@ -113,7 +116,7 @@ describe('Session delivery', () => {
     const s = setup();
     for (let i = 0; i < 10; i++) await s.append(`m${i}`);
     s.ws.holdWrites = true;
-    s.handshake();
+    await s.handshake();
     await waitFor(() => s.ws.held.length === 10);
     s.ws.completeHeld(3);
     s.ws.die();
@@ -123,7 +126,7 @@ describe('Session delivery', () => {
 
   it('refuses live messages while over maxBufferedBytes (the hub then stores them)', async () => {
     const s = setup(1000);
-    s.handshake();
+    await s.handshake();
     await waitFor(() => !s.session['flushing' as keyof Session]);
     expect(await s.hub.publish(s.keys.id, s.live('fits'))).toBe(true);
     s.ws.bufferedAmount = 5000;
@@ -134,7 +137,7 @@ describe('Session delivery', () => {
 
   it('reports a failed live write so the hub stores it', async () => {
     const s = setup();
-    s.handshake();
+    await s.handshake();
     await waitFor(() => !s.session['flushing' as keyof Session]);
     s.ws.holdWrites = true;
     expect(await s.hub.publish(s.keys.id, s.live('lost write'))).toBe(true);
@@ -147,7 +150,7 @@ describe('Session delivery', () => {
     const s = setup();
     await s.append('stored');
     s.ws.holdWrites = true;
-    s.handshake();
+    await s.handshake();
     await waitFor(() => s.ws.held.length === 1);
     expect(await s.hub.publish(s.keys.id, s.live('live'))).toBe(true);
     expect(s.ws.held.length).toBe(1);
@@ -161,7 +164,7 @@ describe('Session delivery', () => {
     const s = setup();
     await s.append('stored');
     s.ws.holdWrites = true;
-    s.handshake();
+    await s.handshake();
     await waitFor(() => s.ws.held.length === 1);
     await s.hub.publish(s.keys.id, s.live('pending'));
     s.ws.die();

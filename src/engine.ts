@@ -1,0 +1,70 @@
+/**
+ * Picks the engine: the embedded one (memory store, local hub) or the
+ * scale-out one (Redis store, Redis hub, shared challenge keys). One
+ * function decides, from the configuration alone.
+ */
+import type { KeyDirectory } from './auth/keyring.js';
+import type { Config } from './config.js';
+import type { Hub, UndeliveredHandler } from './hub/hub.js';
+import { LocalHub } from './hub/local-hub.js';
+import { RedisHub } from './hub/redis-hub.js';
+import type { Logger } from './logger.js';
+import { connectRedis, whenReady } from './redis/connect.js';
+import { RedisKeyDirectory } from './redis/key-directory.js';
+import { MemoryStore } from './store/memory-store.js';
+import type { MessageIds } from './store/message-ids.js';
+import { RedisStore } from './store/redis-store.js';
+import type { Store } from './store/store.js';
+
+export interface Engine {
+  store: Store;
+  hub: Hub;
+  directory?: KeyDirectory;
+  /** Resolves once the engine can serve, or after `ms` (then /ready tells). */
+  start(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createEngine(
+  config: Config,
+  logger: Logger,
+  ids: MessageIds,
+  undelivered: UndeliveredHandler,
+): Engine {
+  if (!config.redisUrl && !config.redisCluster) {
+    const store = new MemoryStore({ cleanPeriodMs: config.cleanPeriod * 1000, ids });
+    const hub = new LocalHub(undelivered);
+    return {
+      store,
+      hub,
+      start: async () => {},
+      close: async () => {
+        await hub.close();
+        await store.close();
+      },
+    };
+  }
+  const log = logger.child({ component: 'redis' });
+  const conn = connectRedis(
+    config.redisCluster ? { cluster: config.redisCluster } : { url: config.redisUrl },
+    log,
+  );
+  const hub = new RedisHub(conn, config.redisPrefix, undelivered, log);
+  return {
+    store: new RedisStore(conn.client, config.redisPrefix),
+    hub,
+    directory: new RedisKeyDirectory(conn.client, config.redisPrefix),
+    async start(ms) {
+      const subscribed = hub.start().catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, 'cannot subscribe to the node channel');
+      });
+      const ready = await whenReady(conn.client, ms);
+      if (!ready) log.warn('redis is not reachable yet: /ready answers 503 until it is');
+      await Promise.race([subscribed, new Promise((r) => setTimeout(r, ms).unref())]);
+    },
+    async close() {
+      await hub.close();
+      await conn.close();
+    },
+  };
+}

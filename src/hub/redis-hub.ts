@@ -1,0 +1,241 @@
+/**
+ * The scale-out hub: presence and live routing across relay nodes through
+ * Redis. Each node has a random id and listens on its own channel
+ * `P node:{id}` (sharded pub/sub on Cluster). Per inbox, the hash
+ * `P{I}:p` maps node id -> presence expiry (ms), written when a node gets
+ * its first authenticated socket for the inbox, refreshed every
+ * PRESENCE_TTL_MS / 3, and removed when its last one closes.
+ *
+ * publish (legacy rule "online: forward without storing; offline: store"):
+ *   deliver to local sinks; read the presence hash; forward the message to
+ *   every other present node and wait for its reply (taken or refused).
+ *   A node that took a message stores it itself if its write then fails (the
+ *   `undelivered` handler). No reply within FORWARD_TIMEOUT_MS (node dead,
+ *   pub/sub message lost) counts as refused, so the caller stores the message:
+ *   a dead node costs latency, never a message (at worst a duplicate).
+ *
+ * Ordering argument (no message is stranded in the store while its owner is
+ * online). Every key of an inbox is in one slot, so one Redis node executes
+ * all of the following commands in one total order.
+ *   POST on node A:   A1 append(msg) to the queue;  A2 read presence; wake the nodes found.
+ *   socket on node B: B1 write presence;            B2 lease (read) the queue.
+ * A1 precedes A2 (A awaits the append before notifyStored) and B1 precedes
+ * B2 (Session awaits subscribe before flushing). Either A2 comes after B1:
+ * then A sees B and wakes it, and B's flush after the wake leases msg; or A2
+ * comes before B1: then A1 < A2 < B1 < B2 and B's first lease sees msg.
+ * Wakes lost to a pub/sub outage are covered by the session's re-flush on
+ * every heartbeat and by waking every local session when the subscriber
+ * reconnects. A socket closing on B while A forwards: B's local delivery
+ * refuses (no sink), B replies "refused", A stores.
+ */
+import { randomBytes } from 'node:crypto';
+import { RelayError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { RedisConnections } from '../redis/connect.js';
+import type { LiveMessage, LiveSink, UndeliveredHandler } from './hub.js';
+import { LocalHub } from './local-hub.js';
+
+export const PRESENCE_TTL_MS = 60_000;
+export const FORWARD_TIMEOUT_MS = 500;
+
+type Envelope =
+  | {
+      k: 'fwd';
+      rid: number;
+      from: string;
+      inbox: string;
+      id: string;
+      t: number;
+      ttlMs: number;
+      binary: boolean;
+      store: boolean;
+    }
+  | { k: 'ack'; rid: number; taken: boolean }
+  | { k: 'wake'; inbox: string };
+
+function encode(env: Envelope, body?: Uint8Array): Buffer {
+  const head = Buffer.from(JSON.stringify(env) + '\n');
+  return body ? Buffer.concat([head, body]) : head;
+}
+
+function decode(buf: Buffer): { env: Envelope; body: Buffer } {
+  const nl = buf.indexOf(0x0a);
+  return {
+    env: JSON.parse(buf.subarray(0, nl).toString()) as Envelope,
+    body: buf.subarray(nl + 1),
+  };
+}
+
+export class RedisHub extends LocalHub {
+  readonly nodeId = randomBytes(8).toString('hex');
+  private readonly pending = new Map<number, (taken: boolean) => void>();
+  private nextRid = 1;
+  private readonly refreshTimer: NodeJS.Timeout;
+  private readonly channel: string;
+  private closed = false;
+
+  constructor(
+    private readonly conn: RedisConnections,
+    private readonly prefix: string,
+    undelivered: UndeliveredHandler,
+    private readonly logger: Logger,
+  ) {
+    super(undelivered);
+    this.channel = this.nodeChannel(this.nodeId);
+    const event = conn.sharded ? 'smessageBuffer' : 'messageBuffer';
+    conn.subscriber.on(event, (channel: Buffer, message: Buffer) => {
+      if (channel.toString() === this.channel) this.onMessage(message);
+    });
+    // After a subscriber reconnect, wakes may have been lost: flush every local session.
+    conn.subscriber.on('ready', () => {
+      for (const inbox of this.localInboxes()) this.wakeLocal(inbox);
+    });
+    this.refreshTimer = setInterval(() => void this.refreshPresence(), PRESENCE_TTL_MS / 3);
+    this.refreshTimer.unref();
+  }
+
+  /** Subscribes to this node's channel (queued by the subscriber until Redis is reachable). */
+  async start(): Promise<void> {
+    const sub = this.conn.subscriber;
+    await (this.conn.sharded ? sub.ssubscribe(this.channel) : sub.subscribe(this.channel));
+  }
+
+  private nodeChannel(nodeId: string): string {
+    return `${this.prefix}node:{${nodeId}}`;
+  }
+
+  private presenceKey(inbox: string): string {
+    return `${this.prefix}{${inbox}}:p`;
+  }
+
+  private send(nodeId: string, payload: Buffer): Promise<number> {
+    const c = this.conn.client;
+    const channel = this.nodeChannel(nodeId);
+    return (
+      this.conn.sharded ? c.spublish(channel, payload) : c.publish(channel, payload)
+    ) as Promise<number>;
+  }
+
+  private async setPresence(inbox: string): Promise<void> {
+    const key = this.presenceKey(inbox);
+    await this.conn.client.hset(key, this.nodeId, Date.now() + PRESENCE_TTL_MS);
+    await this.conn.client.pexpire(key, PRESENCE_TTL_MS);
+  }
+
+  private async refreshPresence(): Promise<void> {
+    await Promise.all(this.localInboxes().map((inbox) => this.setPresence(inbox))).catch(
+      (err: unknown) =>
+        this.logger.warn({ err: (err as Error).message }, 'presence refresh failed'),
+    );
+  }
+
+  /** Nodes with an unexpired presence for the inbox (this one included). */
+  private async liveNodes(inbox: string): Promise<string[]> {
+    const all = await this.conn.client.hgetall(this.presenceKey(inbox));
+    const now = Date.now();
+    return Object.entries(all)
+      .filter(([, until]) => Number(until) > now)
+      .map(([node]) => node);
+  }
+
+  override async subscribe(inbox: string, sink: LiveSink): Promise<() => void> {
+    const off = this.subscribeLocal(inbox, sink);
+    try {
+      await this.setPresence(inbox);
+    } catch (err) {
+      // Local delivery works; other nodes store instead of forwarding until
+      // the periodic refresh writes the presence.
+      this.logger.warn({ err: (err as Error).message }, 'presence write failed');
+    }
+    return () => {
+      off();
+      if (!this.hasLocal(inbox) && !this.closed) {
+        this.conn.client.hdel(this.presenceKey(inbox), this.nodeId).catch(() => {});
+      }
+    };
+  }
+
+  override async publish(inbox: string, msg: LiveMessage): Promise<boolean> {
+    const local = this.deliverLocal(inbox, msg);
+    let nodes: string[];
+    try {
+      nodes = await this.liveNodes(inbox);
+    } catch {
+      if (local) return true;
+      throw new RelayError('unavailable', 'The relay cannot reach its store now.');
+    }
+    const remote = nodes.filter((n) => n !== this.nodeId);
+    if (remote.length === 0) return local;
+    const taken = await Promise.all(remote.map((n) => this.forward(n, inbox, msg)));
+    return local || taken.some(Boolean);
+  }
+
+  private forward(nodeId: string, inbox: string, msg: LiveMessage): Promise<boolean> {
+    const rid = this.nextRid++;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => settle(false), FORWARD_TIMEOUT_MS);
+      const settle = (taken: boolean) => {
+        clearTimeout(timer);
+        this.pending.delete(rid);
+        resolve(taken);
+      };
+      this.pending.set(rid, settle);
+      const env: Envelope = {
+        k: 'fwd',
+        rid,
+        from: this.nodeId,
+        inbox,
+        id: msg.id,
+        t: msg.t,
+        ttlMs: msg.ttlMs,
+        binary: msg.binary,
+        store: msg.store,
+      };
+      this.send(nodeId, encode(env, msg.body)).then(
+        (receivers) => receivers === 0 && settle(false), // nobody listens: the node is gone
+        () => settle(false),
+      );
+    });
+  }
+
+  override async notifyStored(inbox: string): Promise<void> {
+    this.wakeLocal(inbox);
+    const nodes = await this.liveNodes(inbox).catch(() => [] as string[]);
+    const wake = encode({ k: 'wake', inbox });
+    await Promise.all(
+      nodes.filter((n) => n !== this.nodeId).map((n) => this.send(n, wake).catch(() => 0)),
+    );
+  }
+
+  private onMessage(buf: Buffer): void {
+    let parsed: { env: Envelope; body: Buffer };
+    try {
+      parsed = decode(buf);
+    } catch {
+      this.logger.warn('unreadable hub message ignored');
+      return;
+    }
+    const { env, body } = parsed;
+    if (env.k === 'ack') {
+      this.pending.get(env.rid)?.(env.taken);
+    } else if (env.k === 'wake') {
+      this.wakeLocal(env.inbox);
+    } else if (env.k === 'fwd') {
+      const { inbox, id, t, ttlMs, binary, store } = env;
+      const taken = this.deliverLocal(inbox, { id, t, ttlMs, binary, store, body });
+      this.send(env.from, encode({ k: 'ack', rid: env.rid, taken })).catch(() => {});
+    }
+  }
+
+  override async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.refreshTimer);
+    for (const settle of this.pending.values()) settle(false);
+    await Promise.all(
+      this.localInboxes().map((inbox) =>
+        this.conn.client.hdel(this.presenceKey(inbox), this.nodeId).catch(() => 0),
+      ),
+    );
+    await super.close();
+  }
+}

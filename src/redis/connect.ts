@@ -1,0 +1,114 @@
+/**
+ * Redis connections for the scale-out engine: a command client and a
+ * subscriber, for one Redis or a Redis Cluster.
+ *
+ * Failure policy (DESIGN.md "200 is a promise"): no offline queue, so a
+ * command while Redis is unreachable fails at once; a command that gets no
+ * answer fails after COMMAND_TIMEOUT_MS; reconnection is retried forever with
+ * a capped backoff, so the relay recovers by itself when Redis returns.
+ */
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { Logger } from '../logger.js';
+
+export const COMMAND_TIMEOUT_MS = 800;
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisConnections {
+  client: RedisClient;
+  subscriber: RedisClient;
+  /** Cluster: sharded pub/sub (SSUBSCRIBE/SPUBLISH); one Redis: plain pub/sub. */
+  sharded: boolean;
+  close(): Promise<void>;
+}
+
+const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
+
+const commandOptions: RedisOptions = {
+  enableOfflineQueue: false,
+  commandTimeout: COMMAND_TIMEOUT_MS,
+  maxRetriesPerRequest: 0,
+  retryStrategy,
+  lazyConnect: false,
+};
+
+// The subscriber queues its (re)subscriptions until connected and never times out.
+const subscriberOptions: RedisOptions = {
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: null,
+  retryStrategy,
+  autoResubscribe: true,
+};
+
+function seeds(list: string): ClusterNode[] {
+  return list.split(',').map((hostPort) => {
+    const i = hostPort.lastIndexOf(':');
+    return { host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
+  });
+}
+
+export function connectRedis(
+  target: { url: string } | { cluster: string },
+  logger: Logger,
+): RedisConnections {
+  let client: RedisClient;
+  let subscriber: RedisClient;
+  const sharded = 'cluster' in target;
+  if ('cluster' in target) {
+    const nodes = seeds(target.cluster);
+    const base = { clusterRetryStrategy: retryStrategy, slotsRefreshTimeout: 2000 };
+    client = new Cluster(nodes, {
+      ...base,
+      enableOfflineQueue: false,
+      redisOptions: { ...commandOptions },
+    });
+    subscriber = new Cluster(nodes, {
+      ...base,
+      enableOfflineQueue: true,
+      shardedSubscribers: true,
+      redisOptions: { ...subscriberOptions },
+    });
+  } else {
+    client = new Redis(target.url, commandOptions);
+    subscriber = new Redis(target.url, subscriberOptions);
+  }
+  for (const [name, conn] of [
+    ['client', client],
+    ['subscriber', subscriber],
+  ] as const) {
+    let down = false;
+    conn.on('error', (err: Error) => {
+      if (!down) logger.warn({ conn: name, err: err.message }, 'redis error');
+      down = true;
+    });
+    conn.on('ready', () => {
+      if (down) logger.info({ conn: name }, 'redis connection restored');
+      down = false;
+    });
+  }
+  return {
+    client,
+    subscriber,
+    sharded,
+    async close() {
+      client.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** Resolves true once `conn` is ready, or false after `ms`. */
+export function whenReady(conn: RedisClient, ms: number): Promise<boolean> {
+  if (conn.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      conn.off('ready', onReady);
+      resolve(false);
+    }, ms);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    conn.once('ready', onReady);
+  });
+}

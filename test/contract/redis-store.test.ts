@@ -1,0 +1,87 @@
+/** The Store contract against a real redis-server and a real 3-master Redis Cluster. */
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStore } from '../../src/store/redis-store.js';
+import {
+  startCluster,
+  startRedis,
+  uniquePrefix,
+  type RedisCluster,
+  type RedisServer,
+} from '../helpers/redis.js';
+import { msg, storeContract } from './store-contract.js';
+
+const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
+let server: RedisServer;
+let redis: Redis;
+let cluster: RedisCluster;
+let clusterClient: Cluster;
+
+beforeAll(async () => {
+  [server, cluster] = await Promise.all([startRedis(), startCluster()]);
+  redis = new Redis(server.url);
+  clusterClient = new Cluster(
+    cluster.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })),
+  );
+}, 60_000);
+
+afterAll(async () => {
+  redis.disconnect();
+  clusterClient.disconnect();
+  await server.stop();
+  await cluster.stop();
+});
+
+storeContract('redis', async () => new RedisStore(redis, uniquePrefix()));
+storeContract('redis cluster', async () => new RedisStore(clusterClient, uniquePrefix()));
+
+describe('RedisStore specifics', () => {
+  it('keeps every key of an inbox in one hash slot, with an expiry', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore(redis, prefix);
+    const m = await store.append(INBOX, msg('x'));
+    await store.lease(INBOX, 1, 10_000);
+    const keys = await redis.keys(`${prefix}*`);
+    expect(keys.sort()).toEqual(
+      ['l', 'm', 'q', 'seq', 'x'].map((n) => `${prefix}{${INBOX}}:${n}`).sort(),
+    );
+    for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
+    expect(await store.remove(INBOX, [m.id])).toBe(1);
+  });
+
+  it('trims expired messages on append, so an inbox never grows with dead messages', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore(redis, prefix);
+    for (let i = 0; i < 50; i++) await store.append(INBOX, msg(`old${i}`, 1, Date.now() - 10));
+    await store.append(INBOX, msg('new'));
+    expect(await redis.hlen(`${prefix}{${INBOX}}:m`)).toBe(1);
+    expect(await redis.zcard(`${prefix}{${INBOX}}:q`)).toBe(1);
+  });
+
+  it('never reuses an id after the queue emptied', async () => {
+    const store = new RedisStore(redis, uniquePrefix());
+    const a = await store.append(INBOX, msg('a'));
+    await store.remove(INBOX, [a.id]);
+    const b = await store.append(INBOX, msg('b'));
+    expect(BigInt(b.id)).toBeGreaterThan(BigInt(a.id));
+  });
+
+  it('answers unavailable (503) when Redis cannot be reached, without hanging', async () => {
+    const down = new Redis({
+      port: 1,
+      enableOfflineQueue: false,
+      retryStrategy: () => 5000,
+      lazyConnect: true,
+    });
+    down.on('error', () => {});
+    const store = new RedisStore(down, uniquePrefix());
+    const started = Date.now();
+    await expect(store.append(INBOX, msg('x'))).rejects.toMatchObject({
+      code: 'unavailable',
+      status: 503,
+    });
+    await expect(store.lease(INBOX, 1, 1)).rejects.toMatchObject({ code: 'unavailable' });
+    expect(Date.now() - started).toBeLessThan(1000);
+    down.disconnect();
+  });
+});

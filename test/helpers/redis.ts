@@ -1,0 +1,168 @@
+/**
+ * Real redis-server instances for tests: each on a free port in its own temp
+ * dir, stoppable and restartable (same port, same data dir), and a 3-master
+ * Redis Cluster made with `redis-cli --cluster create`.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function requireRedis(): void {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(
+      'redis-server is not installed: install it with `apt-get install -y redis-server` (.ci/run does this).',
+    );
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends one inline command and resolves with the raw reply. */
+export function rawCommand(port: number, command: string, ms = 1000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error('no reply'));
+    }, ms);
+    sock.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.endsWith('\r\n')) {
+        clearTimeout(timer);
+        sock.end();
+        resolve(out);
+      }
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    sock.write(`${command}\r\n`);
+  });
+}
+
+async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what} not ready in time`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface RedisOptions {
+  appendfsync?: 'always' | 'everysec';
+  cluster?: boolean;
+}
+
+export class RedisServer {
+  private proc: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'npchat-redis-'));
+
+  constructor(
+    readonly port: number,
+    private readonly options: RedisOptions,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir];
+    args.push('--save', '', '--protected-mode', 'no', '--loglevel', 'warning');
+    if (this.options.appendfsync) {
+      args.push('--appendonly', 'yes', '--appendfsync', this.options.appendfsync);
+    } else {
+      args.push('--appendonly', 'no');
+    }
+    if (this.options.cluster) {
+      args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');
+      args.push('--cluster-node-timeout', '3000');
+    }
+    this.proc = spawn('redis-server', args, { stdio: 'ignore' });
+    await until(
+      async () => (await rawCommand(this.port, 'PING')).startsWith('+PONG'),
+      10_000,
+      `redis-server on ${this.port}`,
+    );
+  }
+
+  /** Stops the server (SIGKILL: as a crash; SIGTERM: clean) and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill(signal);
+    await exited;
+    this.proc = null;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
+  requireRedis();
+  const server = new RedisServer(await freePort(), options);
+  await server.start();
+  return server;
+}
+
+export interface RedisCluster {
+  servers: RedisServer[];
+  /** Seed list for NPCHAT_REDIS_CLUSTER. */
+  seeds: string;
+  stop(): Promise<void>;
+}
+
+/** Three masters, no replicas, all slots assigned. */
+export async function startCluster(): Promise<RedisCluster> {
+  requireRedis();
+  const servers: RedisServer[] = [];
+  for (let i = 0; i < 3; i++) servers.push(await startRedis({ cluster: true }));
+  const addrs = servers.map((s) => `127.0.0.1:${s.port}`);
+  execFileSync(
+    'redis-cli',
+    ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  for (const s of servers) {
+    await until(
+      async () => (await rawCommand(s.port, 'CLUSTER INFO')).includes('cluster_state:ok'),
+      20_000,
+      `cluster node ${s.port}`,
+    );
+  }
+  return {
+    servers,
+    seeds: addrs.join(','),
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop('SIGKILL')));
+    },
+  };
+}
+
+/** A key prefix no other test uses. */
+export function uniquePrefix(): string {
+  return `t${randomBytes(4).toString('hex')}:`;
+}
