@@ -38,10 +38,15 @@ export interface Relay {
   readonly connections: number;
 }
 
-export function createRelay(config: Config, logger: Logger): Relay {
+export interface RelayHooks {
+  /** Wraps the engine (tests use it to interleave store and hub calls). */
+  engine?: (engine: Engine) => Engine;
+}
+
+export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = {}): Relay {
   const tls = Boolean(config.cert);
   const ids = new MessageIds();
-  const engine: Engine = createEngine(config, logger, ids, (inbox, msg) => {
+  const base: Engine = createEngine(config, logger, ids, (inbox, msg) => {
     // Every socket that took a live message failed to write it: store it.
     if (!msg.store) return;
     engine.store
@@ -49,6 +54,7 @@ export function createRelay(config: Config, logger: Logger): Relay {
       .then(() => engine.hub.notifyStored(inbox))
       .catch((err: unknown) => logger.error({ err }, 'could not store an undelivered message'));
   });
+  const engine = hooks.engine ? hooks.engine(base) : base;
   const { store, hub } = engine;
   const keyring = new ChallengeKeyring({
     freshKey: config.freshKey,

@@ -90,6 +90,8 @@ export class RedisHub extends LocalHub {
     conn.subscriber.on('ready', () => {
       for (const inbox of this.localInboxes()) this.wakeLocal(inbox);
     });
+    // A restarted Redis may have lost our presence: write it again at once.
+    conn.client.on('ready', () => void this.refreshPresence());
     this.refreshTimer = setInterval(() => void this.refreshPresence(), PRESENCE_TTL_MS / 3);
     this.refreshTimer.unref();
   }

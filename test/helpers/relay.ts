@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { createRelay, type Relay } from '../../src/relay.js';
+import { createRelay, type Relay, type RelayHooks } from '../../src/relay.js';
 
 export interface TestRelay {
   relay: Relay;
@@ -30,10 +30,11 @@ export function captureLogger(level: string, logs: Record<string, unknown>[]): L
 export async function startRelay(
   overrides: Partial<Config> = {},
   logLevel = 'silent',
+  hooks: RelayHooks = {},
 ): Promise<TestRelay> {
   const config = testConfig(overrides);
   const logs: Record<string, unknown>[] = [];
-  const relay = createRelay(config, captureLogger(logLevel, logs));
+  const relay = createRelay(config, captureLogger(logLevel, logs), hooks);
   const { url } = await relay.listen();
   return {
     relay,

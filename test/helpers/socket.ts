@@ -12,7 +12,8 @@ export interface Frame {
 export class TestSocket {
   readonly ws: WebSocket;
   private readonly frames: Frame[] = [];
-  private waiters: ((f: Frame) => void)[] = [];
+  private waiters: { resolve: (f: Frame) => void; reject: (e: Error) => void }[] = [];
+  private isClosed = false;
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -22,7 +23,7 @@ export class TestSocket {
       const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
       const frame = { text: buf.toString(), binary, data: buf };
       const waiter = this.waiters.shift();
-      if (waiter) waiter(frame);
+      if (waiter) waiter.resolve(frame);
       else this.frames.push(frame);
     });
     this.ws.on('error', () => {});
@@ -35,22 +36,33 @@ export class TestSocket {
     });
     this.opened.catch(() => {});
     this.closed = new Promise((resolve) =>
-      this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      this.ws.once('close', (code, reason) => {
+        this.isClosed = true;
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`socket closed (${code})`));
+        resolve({ code, reason: reason.toString() });
+      }),
     );
   }
 
-  /** The next frame, or a rejection after `ms`. */
+  /** The next frame; rejects after `ms`, or at once when the socket closed with none left. */
   next(ms = 5000): Promise<Frame> {
     const frame = this.frames.shift();
     if (frame) return Promise.resolve(frame);
+    if (this.isClosed) return Promise.reject(new Error('socket closed'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new Error('no frame in time'));
       }, ms);
-      const waiter = (f: Frame) => {
-        clearTimeout(timer);
-        resolve(f);
+      const waiter = {
+        resolve: (f: Frame) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       this.waiters.push(waiter);
     });

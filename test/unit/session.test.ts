@@ -172,4 +172,37 @@ describe('Session delivery', () => {
     expect(Buffer.from(s.stored[0]!.body).toString()).toBe('pending');
     expect(await s.left()).toEqual(['stored']);
   });
+
+  it('reads the store only after the hub subscription resolved (the ordering premise)', async () => {
+    const s = setup();
+    const calls: string[] = [];
+    let resolveSubscribe!: () => void;
+    const realSubscribe = s.hub.subscribe.bind(s.hub);
+    s.hub.subscribe = async (inbox, sink) => {
+      calls.push('subscribe called');
+      await new Promise<void>((r) => (resolveSubscribe = r));
+      calls.push('subscribe resolved');
+      return realSubscribe(inbox, sink);
+    };
+    const realLease = s.store.lease.bind(s.store);
+    s.store.lease = (...args) => {
+      calls.push('lease');
+      return realLease(...args);
+    };
+    await s.append('stored');
+    s.ws.emit('message', Buffer.from('{"get":"challenge"}'), false);
+    await waitFor(() => s.ws.sent.length === 1);
+    const { challenge } = JSON.parse(s.ws.sent.pop()!) as {
+      challenge: { txt: string; sig: string };
+    };
+    s.ws.emit('message', Buffer.from(JSON.stringify(solutionFor(s.keys, challenge))), false);
+    await waitFor(() => calls.includes('subscribe called'));
+    // Nothing reads the store while the subscription is pending.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toEqual(['subscribe called']);
+    resolveSubscribe();
+    await waitFor(() => s.ws.sent.length === 2);
+    expect(calls.slice(0, 3)).toEqual(['subscribe called', 'subscribe resolved', 'lease']);
+    expect(s.ws.sent).toEqual(['{"message":"handshake done"}', 'stored']);
+  });
 });
