@@ -12,6 +12,7 @@ import { post, RelayRequestError } from './client/post.js';
 import { ConfigError, loadConfig, settingsHelp } from './config.js';
 import { createLogger } from './logger.js';
 import { createRelay, VERSION } from './relay.js';
+import { isWorker, runPrimary } from './workers.js';
 
 export interface Io {
   env: NodeJS.ProcessEnv;
@@ -74,6 +75,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 async function serve(args: string[], io: Io): Promise<number> {
   const config = loadConfig(args, io.env);
   const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && !isWorker()) return runPrimary(config, logger, io.signal);
   const relay = createRelay(config, logger);
   await relay.listen();
   const signal = await io.signal;

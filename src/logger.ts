@@ -7,5 +7,5 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 export type { Logger };
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, base: { service: 'npchat-relay' } }, destination ?? pino.destination(1));
+  return pino({ level, name: 'npchat-relay' }, destination ?? pino.destination(1));
 }

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
-import { rawCommand, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { freePort, rawCommand, RedisServer, startRedis, uniquePrefix } from '../helpers/redis.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { authedSocket, postText, waitFor } from '../helpers/socket.js';
 
@@ -72,5 +72,25 @@ describe('Redis outage', () => {
     expect((await s.next()).text).toBe('across again');
     s.close();
     late.close();
+  });
+
+  it('a relay started before Redis serves 503 and recovers when Redis appears', async () => {
+    const port = await freePort();
+    const late = new RedisServer(port, {});
+    const r = await startRelay({ redisUrl: late.url, redisPrefix: uniquePrefix() });
+    try {
+      expect(await ready(r.url)).toBe(503);
+      const keys = generateKeys();
+      expect((await postText(r.url, keys.id, 'too early')).status).toBe(503);
+      await late.start();
+      await waitFor(async () => (await ready(r.url)) === 200, 10_000);
+      expect((await postText(r.url, keys.id, 'in time')).status).toBe(200);
+      const s = await authedSocket(r.wsUrl, keys);
+      expect((await s.next()).text).toBe('in time');
+      s.close();
+    } finally {
+      await r.close();
+      await late.stop();
+    }
   });
 });

@@ -46,6 +46,10 @@ describe('configuration', () => {
       maxMessageBytes: ['NPCHAT_MAX_MESSAGE_BYTES', 'maxmessagebytes'],
       maxBufferedBytes: ['NPCHAT_MAX_BUFFERED_BYTES', 'maxbufferedbytes'],
       logLevel: ['NPCHAT_LOG_LEVEL', 'loglevel'],
+      redisUrl: ['NPCHAT_REDIS_URL', 'redis'],
+      redisCluster: ['NPCHAT_REDIS_CLUSTER', 'rediscluster'],
+      redisPrefix: ['NPCHAT_REDIS_PREFIX', 'redisprefix'],
+      workers: ['NPCHAT_WORKERS', 'workers'],
     });
   });
 
@@ -80,6 +84,12 @@ describe('configuration', () => {
     [['--bogus', '1'], {}, /Unknown option --bogus/],
     [['--cert', '/nonexistent'], {}, /cert and privkey must be given together/],
     [['--cert', '/nonexistent', '--privkey', '/nonexistent'], {}, /cannot be read/],
+    [['--redis', 'http://localhost'], {}, /redisUrl .*redis:\/\/ or rediss:\/\//],
+    [[], { NPCHAT_REDIS_CLUSTER: 'a:1,b' }, /redisCluster .*host:port/],
+    [['--redis', 'redis://x', '--rediscluster', 'a:1'], {}, /give one of them/],
+    [['--redis', 'redis://x', '--redisprefix', 'a{b}'], {}, /redisPrefix/],
+    [['--workers', '2'], {}, /workers .*needs Redis .*each worker keeps its own queue/],
+    [['--workers', '0', '--redis', 'redis://x'], {}, /workers .*from 1 to 256/],
   ])('rejects %j %j with one sentence', (args, env, message) => {
     let err: unknown;
     try {
@@ -109,6 +119,17 @@ describe('configuration', () => {
       expect(raw[s.key]).toEqual(s.default);
       expect(String(raw[`// ${s.key}`])).toContain(s.env);
     }
+  });
+
+  it('accepts Redis settings', () => {
+    expect(loadConfig(['--redis', 'rediss://u:p@h:6380/2', '--workers', '4'], {})).toMatchObject({
+      redisUrl: 'rediss://u:p@h:6380/2',
+      workers: 4,
+      redisPrefix: 'npchat:',
+    });
+    expect(loadConfig([], { NPCHAT_REDIS_CLUSTER: 'r1:7000,r2:7001' }).redisCluster).toBe(
+      'r1:7000,r2:7001',
+    );
   });
 
   it('returns a frozen object', () => {
