@@ -138,6 +138,20 @@ const schema = {
     env: 'NPCHAT_SHUTDOWN_TIMEOUT',
     arg: 'shutdowntimeout',
   },
+  ackWindow: {
+    doc: 'Messages an ack-mode session may have in flight unacknowledged; the rest follow as acks arrive.',
+    format: 'count',
+    default: 100,
+    env: 'NPCHAT_ACK_WINDOW',
+    arg: 'ackwindow',
+  },
+  persistFile: {
+    doc: 'Memory store only: file that keeps the queue across a graceful restart (written at shutdown, read at start).',
+    format: String,
+    default: '',
+    env: 'NPCHAT_PERSIST_FILE',
+    arg: 'persistfile',
+  },
   redisUrl: {
     doc: 'Redis URL (redis:// or rediss://) for the scale-out engine; empty: the embedded memory store.',
     format: String,
@@ -189,6 +203,8 @@ export type Config = Readonly<{
   maxMessageBytes: number;
   maxBufferedBytes: number;
   shutdownTimeout: number;
+  ackWindow: number;
+  persistFile: string;
   redisUrl: string;
   redisCluster: string;
   redisPrefix: string;
@@ -298,6 +314,11 @@ function checkRedis(config: Config): void {
   if (!/^[^{}\s]+$/.test(config.redisPrefix)) {
     throw new ConfigError(
       `Invalid ${label('redisPrefix')}: must be non-empty, without spaces or braces.`,
+    );
+  }
+  if (config.persistFile && (config.redisUrl || config.redisCluster)) {
+    throw new ConfigError(
+      `Invalid ${label('persistFile')}: it is for the embedded memory store; with Redis the queue lives in Redis.`,
     );
   }
   if (config.workers > 1 && !config.redisUrl && !config.redisCluster) {

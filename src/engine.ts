@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import { connectRedis, whenReady } from './redis/connect.js';
 import { RedisKeyDirectory } from './redis/key-directory.js';
 import { MemoryStore } from './store/memory-store.js';
+import { loadQueue, saveQueue } from './store/persist.js';
 import type { MessageIds } from './store/message-ids.js';
 import { RedisStore } from './store/redis-store.js';
 import type { Store } from './store/store.js';
@@ -34,12 +35,28 @@ export function createEngine(
   if (!config.redisUrl && !config.redisCluster) {
     const store = new MemoryStore({ cleanPeriodMs: config.cleanPeriod * 1000, ids });
     const hub = new LocalHub(undelivered);
+    const file = config.persistFile;
     return {
       store,
       hub,
-      start: async () => {},
+      start: async () => {
+        const saved = file ? loadQueue(file, logger) : null;
+        if (saved) store.restore(saved);
+      },
       close: async () => {
         await hub.close();
+        if (file) {
+          try {
+            const snapshot = store.snapshot();
+            saveQueue(file, snapshot);
+            logger.info(
+              { file, messages: snapshot.messages.length },
+              'queue saved to persist file',
+            );
+          } catch (err) {
+            logger.error({ file, err: (err as Error).message }, 'could not save the queue');
+          }
+        }
         await store.close();
       },
     };

@@ -10,6 +10,11 @@ export const CATALOG = {
     close: 4000,
     message: 'The TTL header must be a whole number of seconds.',
   },
+  invalid_idempotency_key: {
+    status: 400,
+    close: 4000,
+    message: 'The Idempotency-Key header must be 1 to 64 printable ASCII characters.',
+  },
   upgrade_required: {
     status: 400,
     close: 4000,

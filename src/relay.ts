@@ -70,6 +70,10 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     heartbeatMs: config.heartbeat * 1000,
     maxMessageBytes: config.maxMessageBytes,
     maxBufferedBytes: config.maxBufferedBytes,
+    // A flushed message stays leased for three heartbeats: if this relay dies,
+    // another session gets it soon; a live session re-flushes every heartbeat.
+    leaseMs: 3 * config.heartbeat * 1000,
+    ackWindow: config.ackWindow,
   });
 
   let closing = false;

@@ -6,8 +6,14 @@
  *
  * Works with the browser's WebSocket or any constructor of the same shape
  * (in Node 20: `import { WebSocket } from 'ws'`).
+ *
+ * Ack mode (`ack: true`, PROTOCOL.md §3.3): at-least-once delivery. A message
+ * is acknowledged after it was handled: when the `for await` loop asks for
+ * the next message, or when the `onMessage` handler's promise resolves. Ids
+ * already handled (the relay sends unacknowledged messages again after a
+ * reconnect) are acknowledged again and not yielded twice.
  */
-import { encodeB64url } from './b64url.js';
+import { decodeB64url, encodeB64url } from './b64url.js';
 import { solveChallenge, type OwnerKeys } from './keys.js';
 
 export interface WebSocketLike {
@@ -27,6 +33,9 @@ export interface RelayMessage {
   /** The posted body: a string for text posts, bytes for binary posts. */
   data: string | Uint8Array;
   binary: boolean;
+  /** Ack mode: the message id (unique per inbox) and arrival time (ms). */
+  id?: string;
+  t?: number;
 }
 
 export interface ConnectOptions {
@@ -36,6 +45,13 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Reconnect after a drop (default true). */
   reconnect?: boolean;
+  /** Acknowledged delivery (default false: legacy mode). */
+  ack?: boolean;
+  /**
+   * Handles each message instead of the async iterator; in ack mode the
+   * message is acknowledged when the returned promise resolves (not if it rejects).
+   */
+  onMessage?: (msg: RelayMessage) => void | Promise<void>;
   minDelayMs?: number;
   maxDelayMs?: number;
   /** Each completed handshake (the first and every reconnect). */
@@ -62,6 +78,9 @@ export function inboxSocketUrl(base: string, id: string): string {
   return url.toString();
 }
 
+/** Ids remembered for deduplication (most recent). */
+const SEEN_MAX = 10_000;
+
 export class RelayConnection implements AsyncIterable<RelayMessage> {
   /** Resolves after the first handshake; rejects if the connection ends before it. */
   readonly ready: Promise<void>;
@@ -77,6 +96,12 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly Ctor: WebSocketConstructor;
+  /** Ack mode: ids yielded or handled; redeliveries of them are skipped. */
+  private readonly seen = new Set<string>();
+  /** Ack mode: the id yielded last, acknowledged when the next one is asked for. */
+  private yielded: string | null = null;
+  private acks: string[] = [];
+  private handling: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ConnectOptions) {
     const Ctor =
@@ -115,11 +140,13 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
             publicKey: encodeB64url(this.options.keys.publicKey),
             challenge,
             solution: solveChallenge(this.options.keys, challenge.txt),
+            ...(this.options.ack ? { ack: true } : {}),
           }),
         );
       } else if (msg.message === 'handshake done') {
         live = true;
         this.attempt = 0;
+        this.flushAcks();
         this.resolveReady();
         this.options.onOpen?.();
       } else if (typeof msg.error === 'string') {
@@ -165,8 +192,59 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
     }, delay);
   }
 
+  private onEnvelope(text: string): void {
+    let env: { id?: unknown; t?: unknown; data?: unknown; binary?: unknown };
+    try {
+      env = JSON.parse(text) as typeof env;
+    } catch {
+      return; // not an envelope: ignore
+    }
+    if (typeof env.id !== 'string' || typeof env.data !== 'string') return;
+    const id = env.id;
+    if (this.seen.has(id)) {
+      // Handled (or being handled) already: only acknowledge once it is.
+      if (this.yielded !== id) this.handling = this.handling.then(() => this.ack(id));
+      return;
+    }
+    this.remember(id);
+    const binary = env.binary === true;
+    const data = binary ? (decodeB64url(env.data) ?? new Uint8Array(0)) : env.data;
+    this.push({ id, t: typeof env.t === 'number' ? env.t : 0, data, binary });
+  }
+
+  private remember(id: string): void {
+    this.seen.add(id);
+    if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.values().next().value!);
+  }
+
+  private ack(id: string): void {
+    this.acks.push(id);
+    if (this.acks.length === 1) queueMicrotask(() => this.flushAcks());
+  }
+
+  /** Sends the batched acks; if the socket is down they wait for the next session. */
+  private flushAcks(): void {
+    const ws = this.socket;
+    if (this.acks.length === 0 || !ws || ws.readyState !== 1) return;
+    ws.send(JSON.stringify({ ack: this.acks }));
+    this.acks = [];
+  }
+
   private push(msg: RelayMessage): void {
+    const handler = this.options.onMessage;
+    if (handler) {
+      this.handling = this.handling.then(async () => {
+        try {
+          await handler(msg);
+        } catch {
+          return; // not handled: not acknowledged, so delivered again later
+        }
+        if (msg.id !== undefined) this.ack(msg.id);
+      });
+      return;
+    }
     if (this.waiter) {
+      if (msg.id !== undefined) this.yielded = msg.id;
       this.waiter.resolve({ value: msg, done: false });
       this.waiter = null;
     } else {
@@ -195,7 +273,13 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
   [Symbol.asyncIterator](): AsyncIterator<RelayMessage> {
     return {
       next: () => {
+        // Asking for the next message means the last one was handled.
+        if (this.yielded !== null) {
+          this.ack(this.yielded);
+          this.yielded = null;
+        }
         const msg = this.queue.shift();
+        if (msg?.id !== undefined) this.yielded = msg.id;
         if (msg) return Promise.resolve({ value: msg, done: false });
         if (this.ended) {
           return this.ended.error

@@ -20,6 +20,16 @@ export interface IngressDeps {
   maxMessageBytes: number;
 }
 
+/** The Idempotency-Key header (1-64 printable ASCII characters), if any. */
+function idempotencyKeyOf(req: IncomingMessage): string | undefined {
+  const header = req.headers['idempotency-key'];
+  if (header === undefined) return undefined;
+  if (Array.isArray(header) || !/^[\x20-\x7e]{1,64}$/.test(header)) {
+    throw new RelayError('invalid_idempotency_key');
+  }
+  return header;
+}
+
 /** The sender's TTL header in ms, clamped to the relay's msgTtl. */
 function ttlOf(req: IncomingMessage, msgTtlMs: number): number {
   const header = req.headers.ttl;
@@ -38,6 +48,7 @@ export async function handlePost(
   deps: IngressDeps,
 ): Promise<void> {
   const ttlMs = ttlOf(req, deps.msgTtlMs);
+  const idempotencyKey = idempotencyKeyOf(req);
   const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const binary = contentType === 'application/octet-stream';
   const body = await readBody(req, deps.maxMessageBytes);
@@ -50,21 +61,29 @@ export async function handlePost(
   }
   // RFC 8030: TTL 0 means "deliver now or never", like ?store=false.
   const store = url.searchParams.get('store') !== 'false' && ttlMs > 0;
+  if (idempotencyKey !== undefined) {
+    const prior = await deps.store.recall(inbox, idempotencyKey);
+    if (prior) return sendJson(res, 200, { message: 'sent', id: prior.id, t: prior.t });
+  }
   const msg: LiveMessage = { id: deps.ids.next(), body, binary, t: Date.now(), ttlMs, store };
-  let id = msg.id;
   const live = await deps.hub.publish(inbox, msg).catch((err: unknown) => {
     throw err instanceof RelayError ? err : new RelayError('unavailable');
   });
-  if (!live && store) {
-    let stored;
-    try {
-      stored = await deps.store.append(inbox, { body, binary, t: msg.t, ttlMs });
-    } catch (err) {
-      throw err instanceof RelayError ? err : new RelayError('unavailable');
+  let answer = { id: msg.id, t: msg.t };
+  if (live) {
+    if (idempotencyKey !== undefined && ttlMs > 0) {
+      // Delivered already: a failed note only means a retry could deliver it twice.
+      await deps.store.remember(inbox, idempotencyKey, answer, ttlMs).catch(() => {});
     }
-    id = stored.id;
+  } else if (store) {
+    const stored = await deps.store.append(
+      inbox,
+      { body, binary, t: msg.t, ttlMs },
+      idempotencyKey,
+    );
+    answer = { id: stored.id, t: stored.t };
     // Stored is stored: a failed wake only delays delivery to the next flush.
-    await deps.hub.notifyStored(inbox).catch(() => {});
+    if (!stored.duplicate) await deps.hub.notifyStored(inbox).catch(() => {});
   }
-  sendJson(res, 200, { message: 'sent', id, t: msg.t });
+  sendJson(res, 200, { message: 'sent', ...answer });
 }

@@ -5,7 +5,12 @@
  *
  * Contract:
  * - `publish` offers a message to every sink subscribed to the inbox and
- *   resolves true if at least one sink took it. A sink that took a message
+ *   resolves true if at least one sink took it live, so that the caller need
+ *   not store it. It resolves false when no sink took it, and also whenever
+ *   an ack-mode sink is subscribed anywhere: ack mode receives every message
+ *   from the store (PROTOCOL.md §3.3), so the caller must store it; legacy
+ *   sinks of that inbox are then not offered it live either (they get it
+ *   from the store too, each message going to one socket). A sink that took a message
  *   reports later whether the write succeeded; if every sink that took it
  *   fails, the hub hands the message to its `undelivered` callback (which
  *   stores it unless the sender said `store=false`), so a taken message is
@@ -27,6 +32,8 @@ export interface LiveMessage {
 }
 
 export interface LiveSink {
+  /** Ack-mode sessions take nothing live: every message reaches them through the store. */
+  readonly ackMode: boolean;
   /**
    * Takes the message (returns true) or refuses it (closed, slow consumer).
    * When it takes it, it calls `done` exactly once, never synchronously, with
@@ -36,6 +43,9 @@ export interface LiveSink {
   /** Messages were stored for this inbox: flush them. */
   wake(): void;
 }
+
+/** What one node did with a live message. */
+export type LocalDelivery = 'taken' | 'refused' | 'ack';
 
 export type UndeliveredHandler = (inbox: string, msg: LiveMessage) => void;
 

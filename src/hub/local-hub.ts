@@ -1,5 +1,5 @@
 /** The in-process hub: sinks in a map, delivery by direct call. */
-import type { Hub, LiveMessage, LiveSink, UndeliveredHandler } from './hub.js';
+import type { Hub, LiveMessage, LiveSink, LocalDelivery, UndeliveredHandler } from './hub.js';
 
 export class LocalHub implements Hub {
   private readonly sinks = new Map<string, Set<LiveSink>>();
@@ -23,13 +23,17 @@ export class LocalHub implements Hub {
   }
 
   async publish(inbox: string, msg: LiveMessage): Promise<boolean> {
-    return this.deliverLocal(inbox, msg);
+    return this.deliverLocal(inbox, msg) === 'taken';
   }
 
-  /** Offers `msg` to the local sinks of `inbox`; true if any took it. */
-  protected deliverLocal(inbox: string, msg: LiveMessage): boolean {
+  /**
+   * Offers `msg` to the local sinks of `inbox`: 'taken' if any took it,
+   * 'ack' (offered to none) if an ack-mode sink is here, else 'refused'.
+   */
+  protected deliverLocal(inbox: string, msg: LiveMessage): LocalDelivery {
     const set = this.sinks.get(inbox);
-    if (!set || set.size === 0) return false;
+    if (!set || set.size === 0) return 'refused';
+    for (const sink of set) if (sink.ackMode) return 'ack';
     // `pending` starts at 1 so that no `done` can settle before every sink was offered.
     let pending = 1;
     let written = false;
@@ -44,7 +48,7 @@ export class LocalHub implements Hub {
       else pending--;
     }
     done(false);
-    return taken > 0;
+    return taken > 0 ? 'taken' : 'refused';
   }
 
   async notifyStored(inbox: string): Promise<void> {

@@ -8,7 +8,8 @@
  *
  * publish (legacy rule "online: forward without storing; offline: store"):
  *   deliver to local sinks; read the presence hash; forward the message to
- *   every other present node and wait for its reply (taken or refused).
+ *   every other present node and wait for its reply (taken, refused, or
+ *   "ack": an ack-mode session is there, so the message must be stored).
  *   A node that took a message stores it itself if its write then fails (the
  *   `undelivered` handler). No reply within FORWARD_TIMEOUT_MS (node dead,
  *   pub/sub message lost) counts as refused, so the caller stores the message:
@@ -32,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnections } from '../redis/connect.js';
-import type { LiveMessage, LiveSink, UndeliveredHandler } from './hub.js';
+import type { LiveMessage, LiveSink, LocalDelivery, UndeliveredHandler } from './hub.js';
 import { LocalHub } from './local-hub.js';
 
 export const PRESENCE_TTL_MS = 60_000;
@@ -50,7 +51,7 @@ type Envelope =
       binary: boolean;
       store: boolean;
     }
-  | { k: 'ack'; rid: number; taken: boolean }
+  | { k: 'ack'; rid: number; result: LocalDelivery }
   | { k: 'wake'; inbox: string };
 
 function encode(env: Envelope, body?: Uint8Array): Buffer {
@@ -68,7 +69,7 @@ function decode(buf: Buffer): { env: Envelope; body: Buffer } {
 
 export class RedisHub extends LocalHub {
   readonly nodeId = randomBytes(8).toString('hex');
-  private readonly pending = new Map<number, (taken: boolean) => void>();
+  private readonly pending = new Map<number, (result: LocalDelivery) => void>();
   private nextRid = 1;
   private readonly refreshTimer: NodeJS.Timeout;
   private readonly channel: string;
@@ -163,23 +164,23 @@ export class RedisHub extends LocalHub {
     try {
       nodes = await this.liveNodes(inbox);
     } catch {
-      if (local) return true;
+      if (local === 'taken') return true;
       throw new RelayError('unavailable', 'The relay cannot reach its store now.');
     }
     const remote = nodes.filter((n) => n !== this.nodeId);
-    if (remote.length === 0) return local;
-    const taken = await Promise.all(remote.map((n) => this.forward(n, inbox, msg)));
-    return local || taken.some(Boolean);
+    const results = [local, ...(await Promise.all(remote.map((n) => this.forward(n, inbox, msg))))];
+    // An ack-mode session anywhere receives only from the store: store it.
+    return !results.includes('ack') && results.includes('taken');
   }
 
-  private forward(nodeId: string, inbox: string, msg: LiveMessage): Promise<boolean> {
+  private forward(nodeId: string, inbox: string, msg: LiveMessage): Promise<LocalDelivery> {
     const rid = this.nextRid++;
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => settle(false), FORWARD_TIMEOUT_MS);
-      const settle = (taken: boolean) => {
+    return new Promise<LocalDelivery>((resolve) => {
+      const timer = setTimeout(() => settle('refused'), FORWARD_TIMEOUT_MS);
+      const settle = (result: LocalDelivery) => {
         clearTimeout(timer);
         this.pending.delete(rid);
-        resolve(taken);
+        resolve(result);
       };
       this.pending.set(rid, settle);
       const env: Envelope = {
@@ -194,8 +195,8 @@ export class RedisHub extends LocalHub {
         store: msg.store,
       };
       this.send(nodeId, encode(env, msg.body)).then(
-        (receivers) => receivers === 0 && settle(false), // nobody listens: the node is gone
-        () => settle(false),
+        (receivers) => receivers === 0 && settle('refused'), // nobody listens: the node is gone
+        () => settle('refused'),
       );
     });
   }
@@ -219,20 +220,20 @@ export class RedisHub extends LocalHub {
     }
     const { env, body } = parsed;
     if (env.k === 'ack') {
-      this.pending.get(env.rid)?.(env.taken);
+      this.pending.get(env.rid)?.(env.result);
     } else if (env.k === 'wake') {
       this.wakeLocal(env.inbox);
     } else if (env.k === 'fwd') {
       const { inbox, id, t, ttlMs, binary, store } = env;
-      const taken = this.deliverLocal(inbox, { id, t, ttlMs, binary, store, body });
-      this.send(env.from, encode({ k: 'ack', rid: env.rid, taken })).catch(() => {});
+      const result = this.deliverLocal(inbox, { id, t, ttlMs, binary, store, body });
+      this.send(env.from, encode({ k: 'ack', rid: env.rid, result })).catch(() => {});
     }
   }
 
   override async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.refreshTimer);
-    for (const settle of this.pending.values()) settle(false);
+    for (const settle of this.pending.values()) settle('refused');
     await Promise.all(
       this.localInboxes().map((inbox) =>
         this.conn.client.hdel(this.presenceKey(inbox), this.nodeId).catch(() => 0),

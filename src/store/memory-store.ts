@@ -3,11 +3,24 @@
  * messages swept every `cleanPeriodMs`. Nothing survives the process.
  */
 import type { MessageIds } from './message-ids.js';
-import type { NewMessage, Store, StoredMessage } from './store.js';
+import {
+  compareIds,
+  type Answer,
+  type Appended,
+  type NewMessage,
+  type Store,
+  type StoredMessage,
+} from './store.js';
 
 interface Entry {
   msg: StoredMessage;
   leasedUntil: number;
+}
+
+/** Everything the memory store holds, for the persist file (leases are not kept). */
+export interface MemorySnapshot {
+  messages: (StoredMessage & { inbox: string })[];
+  keys: (Answer & { inbox: string; key: string; expiresAt: number })[];
 }
 
 export interface MemoryStoreOptions {
@@ -20,6 +33,8 @@ export class MemoryStore implements Store {
   readonly kind = 'memory';
   /** inbox -> (message id -> entry), in insertion (= id) order. */
   private readonly inboxes = new Map<string, Map<string, Entry>>();
+  /** inbox -> (idempotency key -> first answer, with its expiry). */
+  private readonly keys = new Map<string, Map<string, Answer & { expiresAt: number }>>();
   private readonly now: () => number;
   private readonly timer: NodeJS.Timeout;
   private readonly ids: MessageIds;
@@ -31,12 +46,41 @@ export class MemoryStore implements Store {
     this.timer.unref();
   }
 
-  async append(inbox: string, msg: NewMessage): Promise<StoredMessage> {
+  async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
+    // Synchronous from check to insert: atomic in this single-threaded store.
+    const prior = idempotencyKey === undefined ? null : this.known(inbox, idempotencyKey);
+    if (prior) return { ...prior, duplicate: true };
     const stored: StoredMessage = { ...msg, id: this.ids.next(), expiresAt: msg.t + msg.ttlMs };
     let queue = this.inboxes.get(inbox);
     if (!queue) this.inboxes.set(inbox, (queue = new Map()));
     queue.set(stored.id, { msg: stored, leasedUntil: 0 });
-    return stored;
+    if (idempotencyKey !== undefined) this.note(inbox, idempotencyKey, stored, stored.expiresAt);
+    return { id: stored.id, t: stored.t, expiresAt: stored.expiresAt, duplicate: false };
+  }
+
+  async recall(inbox: string, idempotencyKey: string): Promise<Answer | null> {
+    const known = this.known(inbox, idempotencyKey);
+    return known && { id: known.id, t: known.t };
+  }
+
+  async remember(
+    inbox: string,
+    idempotencyKey: string,
+    answer: Answer,
+    ttlMs: number,
+  ): Promise<void> {
+    this.note(inbox, idempotencyKey, answer, this.now() + ttlMs);
+  }
+
+  private known(inbox: string, key: string): (Answer & { expiresAt: number }) | null {
+    const known = this.keys.get(inbox)?.get(key);
+    return known && known.expiresAt > this.now() ? known : null;
+  }
+
+  private note(inbox: string, key: string, answer: Answer, expiresAt: number): void {
+    let map = this.keys.get(inbox);
+    if (!map) this.keys.set(inbox, (map = new Map()));
+    map.set(key, { id: answer.id, t: answer.t, expiresAt });
   }
 
   async lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]> {
@@ -89,7 +133,35 @@ export class MemoryStore implements Store {
       }
       if (queue.size === 0) this.inboxes.delete(inbox);
     }
+    for (const [inbox, map] of this.keys) {
+      for (const [key, known] of map) if (known.expiresAt <= now) map.delete(key);
+      if (map.size === 0) this.keys.delete(inbox);
+    }
     return n;
+  }
+
+  snapshot(): MemorySnapshot {
+    const out: MemorySnapshot = { messages: [], keys: [] };
+    for (const [inbox, queue] of this.inboxes) {
+      for (const { msg } of queue.values()) out.messages.push({ ...msg, inbox });
+    }
+    for (const [inbox, map] of this.keys) {
+      for (const [key, known] of map) out.keys.push({ inbox, key, ...known });
+    }
+    return out;
+  }
+
+  /** Adds saved messages (in id order per inbox) and keys; ids continue above them. */
+  restore(snapshot: MemorySnapshot): void {
+    const messages = [...snapshot.messages].sort((a, b) => compareIds(a.id, b.id));
+    for (const { inbox, ...msg } of messages) {
+      let queue = this.inboxes.get(inbox);
+      if (!queue) this.inboxes.set(inbox, (queue = new Map()));
+      queue.set(msg.id, { msg, leasedUntil: 0 });
+      this.ids.advance(msg.id);
+    }
+    for (const { inbox, key, ...answer } of snapshot.keys)
+      this.note(inbox, key, answer, answer.expiresAt);
   }
 
   async ping(): Promise<void> {}

@@ -9,13 +9,16 @@
  *   P{I}:m    hash  message id -> "t:expiresAt:binary:" .. body (bytes)
  *   P{I}:x    zset  message id -> expiresAt    (expiry index)
  *   P{I}:l    zset  message id -> leasedUntil  (leases)
+ *   P{I}:k:H  "id:t:expiresAt" of the first POST with idempotency key H
+ *             (H = base64url SHA-256 of the key), expiring with that message
  * Every key expires a little after the inbox's last message, so an abandoned
  * inbox leaves nothing behind; expired messages are trimmed on every append
  * and lease, so nothing grows without bound.
  */
+import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { RedisClient } from '../redis/connect.js';
-import type { NewMessage, Store, StoredMessage } from './store.js';
+import type { Answer, Appended, NewMessage, Store, StoredMessage } from './store.js';
 
 /** Ids stay monotonic while the seq key lives: keep it well past the last message. */
 const SEQ_SLACK_MS = 3_600_000;
@@ -33,11 +36,18 @@ local function trim(q, m, x, l, now)
 end
 `;
 
-// KEYS seq q m x l; ARGV now t ttlMs binary body -> id
+// KEYS seq q m x l k; ARGV now t ttlMs binary body useKey -> { id, t, expiresAt, duplicate }
 const APPEND = `${TRIM}
 local now = tonumber(ARGV[1])
 local t = tonumber(ARGV[2])
 local expiresAt = t + tonumber(ARGV[3])
+if ARGV[6] == '1' then
+  local prior = redis.call('GET', KEYS[6])
+  if prior then
+    local pid, pt, pexp = string.match(prior, '^(%d+):(%d+):(%d+)$')
+    return { pid, pt, pexp, '1' }
+  end
+end
 trim(KEYS[2], KEYS[3], KEYS[4], KEYS[5], now)
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local id = math.max(last + 1, now * 1000)
@@ -49,7 +59,11 @@ local latest = tonumber(redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')[2])
 local keep = math.max(latest - now, 1) + 60000
 for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], keep) end
 redis.call('SET', KEYS[1], sid, 'PX', keep + ${SEQ_SLACK_MS})
-return sid
+local texp = string.format('%.0f', expiresAt)
+if ARGV[6] == '1' then
+  redis.call('SET', KEYS[6], sid .. ':' .. ARGV[2] .. ':' .. texp, 'PX', math.max(expiresAt - now, 1))
+end
+return { sid, ARGV[2], texp, '0' }
 `;
 
 // KEYS q m x l; ARGV now max leaseMs -> { id1, payload1, id2, payload2, ... }
@@ -98,7 +112,7 @@ return n
 `;
 
 interface Scripts {
-  npchatAppend(...args: (string | Buffer | number)[]): Promise<Buffer>;
+  npchatAppend(...args: (string | Buffer | number)[]): Promise<string[]>;
   npchatLeaseBuffer(...args: (string | number)[]): Promise<Buffer[]>;
   npchatRemove(...args: string[]): Promise<number>;
 }
@@ -138,7 +152,7 @@ export class RedisStore implements Store {
     private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
-    redis.defineCommand('npchatAppend', { numberOfKeys: 5, lua: APPEND });
+    redis.defineCommand('npchatAppend', { numberOfKeys: 6, lua: APPEND });
     redis.defineCommand('npchatLease', { numberOfKeys: 4, lua: LEASE });
     redis.defineCommand('npchatRemove', { numberOfKeys: 4, lua: REMOVE });
     this.scripts = redis as unknown as Scripts;
@@ -152,19 +166,46 @@ export class RedisStore implements Store {
     return ['q', 'm', 'x', 'l'].map((n) => this.key(inbox, n));
   }
 
-  async append(inbox: string, msg: NewMessage): Promise<StoredMessage> {
-    const id = await this.scripts
+  private idempotencyKey(inbox: string, key: string): string {
+    return this.key(inbox, `k:${createHash('sha256').update(key).digest('base64url')}`);
+  }
+
+  async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
+    const [id, t, expiresAt, duplicate] = await this.scripts
       .npchatAppend(
         this.key(inbox, 'seq'),
         ...this.queueKeys(inbox),
+        this.idempotencyKey(inbox, idempotencyKey ?? ''),
         Date.now(),
         msg.t,
         msg.ttlMs,
         msg.binary ? 1 : 0,
         Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
+        idempotencyKey === undefined ? 0 : 1,
       )
       .catch(unavailable);
-    return { ...msg, id: String(id), expiresAt: msg.t + msg.ttlMs };
+    return { id: id!, t: Number(t), expiresAt: Number(expiresAt), duplicate: duplicate === '1' };
+  }
+
+  async recall(inbox: string, idempotencyKey: string): Promise<Answer | null> {
+    const prior = await this.redis
+      .get(this.idempotencyKey(inbox, idempotencyKey))
+      .catch(unavailable);
+    if (!prior) return null;
+    const [id, t] = prior.split(':');
+    return { id: id!, t: Number(t) };
+  }
+
+  async remember(
+    inbox: string,
+    idempotencyKey: string,
+    answer: Answer,
+    ttlMs: number,
+  ): Promise<void> {
+    const value = `${answer.id}:${answer.t}:${answer.t + ttlMs}`;
+    await this.redis
+      .set(this.idempotencyKey(inbox, idempotencyKey), value, 'PX', Math.max(ttlMs, 1))
+      .catch(unavailable);
   }
 
   async lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]> {

@@ -16,6 +16,11 @@
  * - `remove` deletes messages by id (delivered, or acknowledged); unknown ids
  *   are ignored. `release` ends leases early, keeping the messages.
  * - An expired message is never returned, and is eventually deleted.
+ * - Idempotency (PROTOCOL.md §2): `append` with a key that was used for this
+ *   inbox within the TTL of the message it named stores nothing and returns
+ *   that first answer with `duplicate: true`; check and append are one atomic
+ *   step. `remember` records a key for a message that was delivered live (not
+ *   stored) and `recall` reads a key's first answer.
  */
 export interface NewMessage {
   body: Uint8Array;
@@ -31,10 +36,24 @@ export interface StoredMessage extends NewMessage {
   expiresAt: number;
 }
 
+/** The answer a POST gave: what an idempotent retry gets again. */
+export interface Answer {
+  id: string;
+  t: number;
+}
+
+export interface Appended extends Answer {
+  expiresAt: number;
+  /** True when the idempotency key was already used: nothing was stored. */
+  duplicate: boolean;
+}
+
 export interface Store {
   /** `memory` or `redis`, as /info reports it. */
   readonly kind: string;
-  append(inbox: string, msg: NewMessage): Promise<StoredMessage>;
+  append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended>;
+  recall(inbox: string, idempotencyKey: string): Promise<Answer | null>;
+  remember(inbox: string, idempotencyKey: string, answer: Answer, ttlMs: number): Promise<void>;
   lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]>;
   remove(inbox: string, ids: readonly string[]): Promise<number>;
   release(inbox: string, ids: readonly string[]): Promise<void>;

@@ -1,25 +1,30 @@
 /**
- * One owner WebSocket: the handshake (PROTOCOL.md §3.1), then legacy delivery
- * (§3.2): stored messages oldest first, each removed from the store only after
- * its frame was written, then live messages as they arrive.
+ * One owner WebSocket: the handshake (PROTOCOL.md §3.1), then delivery.
+ *
+ * Legacy mode (§3.2): stored messages oldest first, each removed from the
+ * store only after its frame was written, then live messages as they arrive.
+ * Ack mode (§3.3, `"ack": true` in the solution): every message comes from
+ * the store as an envelope; it stays stored, leased to this session, until
+ * the client acknowledges it; at most `ackWindow` are in flight; whatever is
+ * unacknowledged when the session ends is released for the next session.
  *
  * States: `handshake` -> `live` -> `closed`. While a flush runs, live messages
  * wait in `pendingLive` so that they follow the stored ones; if the socket
  * closes first, they are reported unwritten and the hub stores them.
  */
-import type { WebSocket, RawData } from 'ws';
-import { verifySolution, isSolution } from '../auth/handshake.js';
+import type { RawData, WebSocket } from 'ws';
+import { verifySolution } from '../auth/handshake.js';
 import type { ChallengeKeyring } from '../auth/keyring.js';
+import { encodeB64url } from '../client/b64url.js';
 import { RelayError, errorBody, toRelayError } from '../errors.js';
 import type { Hub, LiveMessage, LiveSink } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Store, StoredMessage } from '../store/store.js';
+import { parseAckFrame, parseHandshakeFrame } from './frames.js';
 
 /** Challenges one connection may hold at once; asking for more forgets the oldest. */
 const MAX_CHALLENGES = 4;
 const FLUSH_BATCH = 100;
-/** How long a flushed batch is leased: far longer than writing it takes. */
-const LEASE_MS = 60_000;
 const DRAIN_POLL_MS = 50;
 const FLUSH_RETRY_MS = 1000;
 
@@ -30,6 +35,9 @@ export interface SessionDeps {
   logger: Logger;
   handshakeTimeoutMs: number;
   maxBufferedBytes: number;
+  /** How long a flushed message stays leased: it becomes available again if we die. */
+  leaseMs: number;
+  ackWindow: number;
 }
 
 interface Pending {
@@ -37,8 +45,19 @@ interface Pending {
   done: (written: boolean) => void;
 }
 
+/** The ack-mode frame of a stored message. */
+export function envelope(m: StoredMessage): string {
+  const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
+  return JSON.stringify(
+    m.binary
+      ? { id: m.id, t: m.t, data: encodeB64url(body), binary: true }
+      : { id: m.id, t: m.t, data: body.toString('utf8') },
+  );
+}
+
 export class Session implements LiveSink {
   state: 'handshake' | 'live' | 'closed' = 'handshake';
+  ackMode = false;
   private readonly issued: string[] = [];
   private readonly handshakeTimer: NodeJS.Timeout;
   private unsubscribe: (() => void) | null = null;
@@ -46,8 +65,11 @@ export class Session implements LiveSink {
   private flushAgain = false;
   private pendingLive: Pending[] = [];
   private pendingBytes = 0;
+  /** Ack mode: written to the socket, not yet acknowledged (still leased to us). */
+  private readonly inFlight = new Set<string>();
   private drainWait: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Frames are handled one after another: handshake steps and acks are asynchronous. */
   private frames: Promise<void> = Promise.resolve();
   /** Answered the last ping (the gateway's heartbeat reads and resets it). */
   alive = true;
@@ -73,11 +95,7 @@ export class Session implements LiveSink {
   /** Ends the session on an error (logged at debug for handshake failures). */
   fail(err: RelayError): void {
     if (this.state === 'closed') return;
-    if (
-      err.code === 'unauthorized' ||
-      err.code === 'bad_request' ||
-      err.code === 'handshake_timeout'
-    ) {
+    if (this.state === 'handshake') {
       this.deps.logger.debug({ reason: err.message, code: err.code }, 'handshake failed');
     }
     this.close(err);
@@ -96,52 +114,36 @@ export class Session implements LiveSink {
     this.onClose();
   }
 
-  /** Frames are handled one after another: the handshake steps are asynchronous. */
   private onFrame(data: RawData, isBinary: boolean): void {
-    if (this.state !== 'handshake') return; // §3.2: frames after the handshake are ignored
-    this.frames = this.frames.then(() => this.handshakeFrame(data, isBinary));
+    if (this.state === 'handshake') {
+      this.frames = this.frames.then(() => this.handshakeFrame(data, isBinary));
+    } else if (this.state === 'live' && this.ackMode) {
+      // §3.2: anything but an ack is ignored after the handshake.
+      const ids = parseAckFrame(data, isBinary);
+      if (ids) this.frames = this.frames.then(() => this.onAck(ids));
+    }
   }
 
   private async handshakeFrame(data: RawData, isBinary: boolean): Promise<void> {
     if (this.state !== 'handshake') return;
-    if (isBinary) {
-      this.fail(
-        new RelayError('bad_request', 'A binary frame is not allowed before the handshake.'),
-      );
-      return;
-    }
-    let msg: unknown;
     try {
-      msg = JSON.parse(data.toString());
-    } catch {
-      this.fail(new RelayError('bad_request', 'The frame is not JSON.'));
-      return;
-    }
-    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
-      this.fail(new RelayError('bad_request', 'The frame is not a JSON object.'));
-      return;
-    }
-    const obj = msg as Record<string, unknown>;
-    if (obj.get === 'challenge') {
-      const challenge = await this.deps.keyring.issue(this.inbox);
-      this.issued.push(challenge.txt);
-      if (this.issued.length > MAX_CHALLENGES) this.issued.shift();
-      if (this.state === 'handshake') this.ws.send(JSON.stringify({ challenge }));
-      return;
-    }
-    if (!isSolution(obj)) {
-      this.fail(new RelayError('bad_request', 'Expected {"get":"challenge"} or a solution.'));
-      return;
-    }
-    try {
+      const frame = parseHandshakeFrame(data, isBinary);
+      if (frame.kind === 'challenge') {
+        const challenge = await this.deps.keyring.issue(this.inbox);
+        this.issued.push(challenge.txt);
+        if (this.issued.length > MAX_CHALLENGES) this.issued.shift();
+        if (this.state === 'handshake') this.ws.send(JSON.stringify({ challenge }));
+        return;
+      }
       await verifySolution(
         {
           inboxId: this.inbox,
           keyring: this.deps.keyring,
           issuedHere: (t) => this.issued.includes(t),
         },
-        obj,
+        frame.solution,
       );
+      this.ackMode = frame.ack;
     } catch (err) {
       this.fail(toRelayError(err));
       return;
@@ -154,7 +156,7 @@ export class Session implements LiveSink {
     this.state = 'live';
     this.issued.length = 0;
     this.ws.send('{"message":"handshake done"}');
-    this.deps.logger.debug('handshake done');
+    this.deps.logger.debug({ ack: this.ackMode }, 'handshake done');
     // Subscribe before reading the store: a POST that finds no socket stores
     // the message and then wakes us, so nothing falls between the two (the
     // ordering argument is in hub/redis-hub.ts). Live messages that arrive
@@ -171,14 +173,25 @@ export class Session implements LiveSink {
     this.wake();
   }
 
+  private async onAck(ids: string[]): Promise<void> {
+    for (const id of ids) this.inFlight.delete(id);
+    try {
+      await this.deps.store.remove(this.inbox, ids);
+    } catch (err) {
+      // Still stored: delivered again later, which ack mode allows (at least once).
+      this.deps.logger.warn({ err: (err as Error).message }, 'ack not applied');
+    }
+    this.wake();
+  }
+
   offer(msg: LiveMessage, done: (written: boolean) => void): boolean {
-    if (this.state !== 'live' || this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.ackMode || this.state !== 'live' || this.ws.readyState !== this.ws.OPEN) return false;
     if (this.ws.bufferedAmount + this.pendingBytes > this.deps.maxBufferedBytes) return false;
     if (this.flushing) {
       this.pendingLive.push({ msg, done });
       this.pendingBytes += msg.body.length;
     } else {
-      this.write(msg.body, msg.binary).then(done);
+      void this.write(msg.body, msg.binary).then(done);
     }
     return true;
   }
@@ -216,30 +229,50 @@ export class Session implements LiveSink {
           await this.drained();
           continue;
         }
-        const batch = await this.deps.store.lease(this.inbox, FLUSH_BATCH, LEASE_MS);
+        const room = this.ackMode ? this.deps.ackWindow - this.inFlight.size : FLUSH_BATCH;
+        if (room <= 0) break; // the next ack wakes us
+        const batch = await this.deps.store.lease(
+          this.inbox,
+          Math.min(room, FLUSH_BATCH),
+          this.deps.leaseMs,
+        );
         if (batch.length === 0) break;
         await this.sendStored(batch);
       }
     } while (this.flushAgain && this.state === 'live');
   }
 
-  /** Writes a leased batch; removes what was written, releases the rest. */
+  /**
+   * Writes a leased batch. Legacy: removes what was written. Ack: keeps it
+   * leased until acknowledged. Either way, releases what was not written.
+   */
   private async sendStored(batch: StoredMessage[]): Promise<void> {
-    const results = await Promise.all(batch.map((m) => this.write(m.body, m.binary)));
+    const results = await Promise.all(
+      batch.map((m) =>
+        this.ackMode ? this.write(envelope(m), false) : this.write(m.body, m.binary),
+      ),
+    );
     const written = batch.filter((_, i) => results[i]).map((m) => m.id);
     const unwritten = batch.filter((_, i) => !results[i]).map((m) => m.id);
-    if (written.length) await this.deps.store.remove(this.inbox, written);
-    if (unwritten.length) await this.deps.store.release(this.inbox, unwritten);
+    const toRelease = [...unwritten];
+    if (this.ackMode) {
+      // Closed meanwhile: onClose already released the in-flight set; these too.
+      if (this.state === 'live') for (const id of written) this.inFlight.add(id);
+      else toRelease.push(...written);
+    } else if (written.length) {
+      await this.deps.store.remove(this.inbox, written);
+    }
+    if (toRelease.length) await this.deps.store.release(this.inbox, toRelease);
   }
 
-  private write(body: Uint8Array, binary: boolean): Promise<boolean> {
+  private write(data: Uint8Array | string, binary: boolean): Promise<boolean> {
     return new Promise((resolve) => {
       if (this.ws.readyState !== this.ws.OPEN) {
         // Resolve later, never synchronously (LiveSink contract).
         setImmediate(resolve, false);
         return;
       }
-      this.ws.send(body, { binary }, (err) => resolve(!err));
+      this.ws.send(data, { binary }, (err) => resolve(!err));
     });
   }
 
@@ -258,7 +291,7 @@ export class Session implements LiveSink {
     this.pendingLive = [];
     this.pendingBytes = 0;
     for (const { msg, done } of pending) {
-      if (this.state === 'live') this.write(msg.body, msg.binary).then(done);
+      if (this.state === 'live') void this.write(msg.body, msg.binary).then(done);
       else setImmediate(done, false);
     }
   }
@@ -275,6 +308,14 @@ export class Session implements LiveSink {
     }
     this.unsubscribe?.();
     this.unsubscribe = null;
+    if (this.inFlight.size > 0) {
+      // Unacknowledged: available to the next session at once.
+      const ids = [...this.inFlight];
+      this.inFlight.clear();
+      this.deps.store.release(this.inbox, ids).catch(() => {
+        // the lease runs out by itself
+      });
+    }
     if (!this.flushing) this.sendPendingLive();
   }
 }

@@ -30,12 +30,15 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       const store = await fresh();
       const ids: string[] = [];
       for (let i = 0; i < 20; i++) {
-        const stored = await store.append(INBOX, msg(`m${i}`));
-        expect(Buffer.from(stored.body).toString()).toBe(`m${i}`);
-        expect(stored.expiresAt).toBe(stored.t + stored.ttlMs);
+        const m = msg(`m${i}`);
+        const stored = await store.append(INBOX, m);
+        expect(stored).toMatchObject({ t: m.t, expiresAt: m.t + m.ttlMs, duplicate: false });
         ids.push(stored.id);
       }
       for (let i = 1; i < ids.length; i++) expect(compareIds(ids[i - 1]!, ids[i]!)).toBeLessThan(0);
+      const leased = await store.lease(INBOX, 100, 10_000);
+      expect(leased.map((m) => m.id)).toEqual(ids);
+      expect(texts(leased)).toEqual(ids.map((_, i) => `m${i}`));
     });
 
     it('leases oldest first, up to max, per inbox', async () => {
@@ -91,6 +94,45 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       const [m] = await store.lease(INBOX, 1, 1000);
       expect(m!.binary).toBe(true);
       expect(Buffer.from(m!.body)).toEqual(body);
+    });
+
+    it('idempotency: a second append with the same key stores nothing and returns the first answer', async () => {
+      const store = await fresh();
+      const first = await store.append(INBOX, msg('once'), 'key-1');
+      const again = await store.append(INBOX, msg('twice'), 'key-1');
+      expect(again).toMatchObject({ id: first.id, t: first.t, duplicate: true });
+      expect(await store.recall(INBOX, 'key-1')).toEqual({ id: first.id, t: first.t });
+      // Same key on another inbox, or another key: independent.
+      expect((await store.append(OTHER, msg('other inbox'), 'key-1')).duplicate).toBe(false);
+      expect((await store.append(INBOX, msg('other key'), 'key-2')).duplicate).toBe(false);
+      expect(texts(await store.lease(INBOX, 10, 10_000))).toEqual(['once', 'other key']);
+    });
+
+    it('idempotency: concurrent appends with one key store exactly one message', async () => {
+      const store = await fresh();
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => store.append(INBOX, msg(`c${i}`), 'same')),
+      );
+      expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.id)).size).toBe(1);
+      expect(await store.lease(INBOX, 10, 10_000)).toHaveLength(1);
+    });
+
+    it('idempotency: the key expires with its message', async () => {
+      const store = await fresh();
+      await store.append(INBOX, msg('short', 40), 'k');
+      await new Promise((r) => setTimeout(r, 60));
+      expect(await store.recall(INBOX, 'k')).toBeNull();
+      expect((await store.append(INBOX, msg('new'), 'k')).duplicate).toBe(false);
+    });
+
+    it('idempotency: remember records a live delivery for recall, for its TTL', async () => {
+      const store = await fresh();
+      await store.remember(INBOX, 'live', { id: '42', t: 7 }, 40);
+      expect(await store.recall(INBOX, 'live')).toEqual({ id: '42', t: 7 });
+      expect(await store.recall(OTHER, 'live')).toBeNull();
+      await new Promise((r) => setTimeout(r, 60));
+      expect(await store.recall(INBOX, 'live')).toBeNull();
     });
 
     it('answers ping', async () => {

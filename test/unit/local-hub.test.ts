@@ -14,6 +14,7 @@ const msg: LiveMessage = {
 /** A sink that takes (or refuses) and later reports the write as `written`. */
 function sink(takes: boolean, written: boolean): LiveSink & { offered: number; woken: number } {
   return {
+    ackMode: false,
     offered: 0,
     woken: 0,
     offer(_m, done) {

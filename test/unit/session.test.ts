@@ -62,6 +62,8 @@ function setup(maxBufferedBytes = 1_000_000) {
     logger: createLogger('silent'),
     handshakeTimeoutMs: 10_000,
     maxBufferedBytes,
+    leaseMs: 60_000,
+    ackWindow: 100,
   });
   const frame = (obj: unknown) => ws.emit('message', Buffer.from(JSON.stringify(obj)), false);
   const handshake = async () => {
