@@ -96,8 +96,8 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly Ctor: WebSocketConstructor;
-  /** Ack mode: ids yielded or handled; redeliveries of them are skipped. */
-  private readonly seen = new Set<string>();
+  /** Ack mode: ids received ('pending' until handled, then 'done'); redeliveries are skipped. */
+  private readonly seen = new Map<string, 'pending' | 'done'>();
   /** Ack mode: the id yielded last, acknowledged when the next one is asked for. */
   private yielded: string | null = null;
   private acks: string[] = [];
@@ -125,11 +125,15 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
     ws.onopen = () => ws.send('{"get":"challenge"}');
     ws.onmessage = (ev) => {
       if (live) {
-        const binary = typeof ev.data !== 'string';
-        this.push({
-          data: binary ? new Uint8Array(ev.data as ArrayBuffer) : (ev.data as string),
-          binary,
-        });
+        if (this.options.ack) {
+          this.onEnvelope(String(ev.data));
+        } else {
+          const binary = typeof ev.data !== 'string';
+          this.push({
+            data: binary ? new Uint8Array(ev.data as ArrayBuffer) : (ev.data as string),
+            binary,
+          });
+        }
         return;
       }
       const msg = JSON.parse(String(ev.data)) as Record<string, unknown>;
@@ -201,20 +205,20 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
     }
     if (typeof env.id !== 'string' || typeof env.data !== 'string') return;
     const id = env.id;
-    if (this.seen.has(id)) {
-      // Handled (or being handled) already: only acknowledge once it is.
-      if (this.yielded !== id) this.handling = this.handling.then(() => this.ack(id));
-      return;
-    }
-    this.remember(id);
+    const state = this.seen.get(id);
+    if (state === 'done') this.ack(id); // handled before: its ack was lost, send it again
+    if (state) return; // still waiting to be handled: acknowledged once it is
+    this.seen.set(id, 'pending');
+    if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.keys().next().value!);
     const binary = env.binary === true;
     const data = binary ? (decodeB64url(env.data) ?? new Uint8Array(0)) : env.data;
     this.push({ id, t: typeof env.t === 'number' ? env.t : 0, data, binary });
   }
 
-  private remember(id: string): void {
-    this.seen.add(id);
-    if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.values().next().value!);
+  /** The message was handled: acknowledge it (and remember so). */
+  private handled(id: string): void {
+    this.seen.set(id, 'done');
+    this.ack(id);
   }
 
   private ack(id: string): void {
@@ -237,9 +241,11 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
         try {
           await handler(msg);
         } catch {
-          return; // not handled: not acknowledged, so delivered again later
+          // Not handled: not acknowledged, so the relay sends it again later.
+          if (msg.id !== undefined) this.seen.delete(msg.id);
+          return;
         }
-        if (msg.id !== undefined) this.ack(msg.id);
+        if (msg.id !== undefined) this.handled(msg.id);
       });
       return;
     }
@@ -275,7 +281,7 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
       next: () => {
         // Asking for the next message means the last one was handled.
         if (this.yielded !== null) {
-          this.ack(this.yielded);
+          this.handled(this.yielded);
           this.yielded = null;
         }
         const msg = this.queue.shift();

@@ -1,0 +1,79 @@
+/** Idempotency-Key (PROTOCOL.md §2) over HTTP, on both engines, offline and live. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeys } from '../../src/client/keys.js';
+import type { Config } from '../../src/config.js';
+import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { startRelay, type TestRelay } from '../helpers/relay.js';
+import { authedSocket, postText } from '../helpers/socket.js';
+
+let server: RedisServer;
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(() => server.stop());
+
+const engines: [string, () => Partial<Config>][] = [
+  ['memory', () => ({})],
+  ['redis', () => ({ redisUrl: server.url, redisPrefix: uniquePrefix() })],
+];
+
+for (const [name, engine] of engines) {
+  describe(`Idempotency-Key on ${name}`, () => {
+    let t: TestRelay;
+    beforeAll(async () => {
+      t = await startRelay(engine());
+    });
+    afterAll(() => t.close());
+
+    it('a retry to an offline inbox stores nothing new and returns the first answer', async () => {
+      const keys = generateKeys();
+      const first = await postText(t.url, keys.id, 'payment #1', { 'Idempotency-Key': 'retry-1' });
+      const retry = await postText(t.url, keys.id, 'payment #1', { 'Idempotency-Key': 'retry-1' });
+      expect(retry.status).toBe(200);
+      expect(retry.json).toEqual(first.json);
+      const other = await postText(t.url, keys.id, 'payment #2', { 'Idempotency-Key': 'retry-2' });
+      expect(other.json.id).not.toBe(first.json.id);
+      const s = await authedSocket(t.wsUrl, keys);
+      expect((await s.next()).text).toBe('payment #1');
+      expect((await s.next()).text).toBe('payment #2');
+      await postText(t.url, keys.id, 'marker');
+      expect((await s.next()).text).toBe('marker');
+      s.close();
+    });
+
+    it('a retry of a message delivered live is not delivered again', async () => {
+      const keys = generateKeys();
+      const s = await authedSocket(t.wsUrl, keys);
+      const first = await postText(t.url, keys.id, 'live once', { 'Idempotency-Key': 'k' });
+      expect((await s.next()).text).toBe('live once');
+      const retry = await postText(t.url, keys.id, 'live once', { 'Idempotency-Key': 'k' });
+      expect(retry.json).toEqual(first.json);
+      await postText(t.url, keys.id, 'marker');
+      expect((await s.next()).text).toBe('marker');
+      s.close();
+    });
+
+    it('keys are per inbox', async () => {
+      const [a, b] = [generateKeys(), generateKeys()];
+      const ra = await postText(t.url, a.id, 'to a', { 'Idempotency-Key': 'shared' });
+      const rb = await postText(t.url, b.id, 'to b', { 'Idempotency-Key': 'shared' });
+      expect(rb.json.id).not.toBe(ra.json.id);
+      const s = await authedSocket(t.wsUrl, b);
+      expect((await s.next()).text).toBe('to b');
+      s.close();
+    });
+
+    it('400 invalid_idempotency_key for an empty, too long or non-ASCII key', async () => {
+      const keys = generateKeys();
+      for (const key of ['', 'x'.repeat(65), 'naïve']) {
+        const res = await fetch(`${t.url}/${keys.id}`, {
+          method: 'POST',
+          body: 'x',
+          headers: { 'Idempotency-Key': key },
+        });
+        expect(res.status).toBe(400);
+        expect(((await res.json()) as { error: string }).error).toBe('invalid_idempotency_key');
+      }
+    });
+  });
+}
