@@ -62,6 +62,15 @@ export class Gateway {
   private beat(): void {
     for (const session of this.sessions) {
       const ws = session.ws;
+      if (ws.bufferedAmount > this.options.maxBufferedBytes) {
+        // Over the limit: our ping would wait behind the unread data, so a
+        // missing pong proves nothing here. Two heartbeats in a row over the
+        // limit: a slow consumer (4008).
+        if (session.overLimit) session.fail(new RelayError('slow_consumer'));
+        session.overLimit = true;
+        continue;
+      }
+      session.overLimit = false;
       if (!session.alive) {
         this.logger.debug('heartbeat missed: terminating socket');
         ws.terminate();
@@ -72,9 +81,6 @@ export class Gateway {
       // Re-check the store: covers wakes lost in a Redis outage and leases
       // left behind by a relay that died mid-flush.
       session.wake();
-      const over = ws.bufferedAmount > this.options.maxBufferedBytes;
-      if (over && session.overLimit) session.fail(new RelayError('slow_consumer'));
-      session.overLimit = over;
     }
   }
 
