@@ -56,10 +56,17 @@ export function rawCommand(port: number, command: string, ms = 1000): Promise<st
   });
 }
 
+/** redis-server could not bind its port (another one took it first). */
+class PortTaken extends Error {}
+
 async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    if (await check().catch(() => false)) return;
+    const ok = await check().catch((err: unknown) => {
+      if (err instanceof PortTaken) throw err;
+      return false;
+    });
+    if (ok) return;
     if (Date.now() > deadline) throw new Error(`${what} not ready in time`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -95,9 +102,16 @@ export class RedisServer {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');
       args.push('--cluster-node-timeout', '3000');
     }
-    this.proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    this.proc = proc;
+    // The port must be answered by this very process: another test file may
+    // have raced us to the same free port (then this one exits at once).
     await until(
-      async () => (await rawCommand(this.port, 'PING')).startsWith('+PONG'),
+      async () => {
+        if (proc.exitCode !== null) throw new PortTaken();
+        const info = await rawCommand(this.port, 'INFO server');
+        return info.includes(`process_id:${proc.pid}\r\n`);
+      },
       10_000,
       `redis-server on ${this.port}`,
     );
@@ -121,9 +135,15 @@ export class RedisServer {
 
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   requireRedis();
-  const server = new RedisServer(await freePort(), options);
-  await server.start();
-  return server;
+  for (let attempt = 0; ; attempt++) {
+    const server = new RedisServer(await freePort(), options);
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt >= 5) throw err;
+    }
+  }
 }
 
 export interface RedisCluster {

@@ -14,6 +14,7 @@ export class TestSocket {
   private readonly frames: Frame[] = [];
   private waiters: { resolve: (f: Frame) => void; reject: (e: Error) => void }[] = [];
   private isClosed = false;
+  private listener: ((f: Frame) => void) | null = null;
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -22,6 +23,7 @@ export class TestSocket {
     this.ws.on('message', (data: RawData, binary: boolean) => {
       const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
       const frame = { text: buf.toString(), binary, data: buf };
+      if (this.listener) return this.listener(frame);
       const waiter = this.waiters.shift();
       if (waiter) waiter.resolve(frame);
       else this.frames.push(frame);
@@ -66,6 +68,15 @@ export class TestSocket {
       };
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * Hands every frame to `cb` from now on, starting with those already
+   * received and not read (a raw ws 'message' listener would miss those).
+   */
+  listen(cb: (f: Frame) => void): void {
+    this.listener = cb;
+    for (const f of this.frames.splice(0)) cb(f);
   }
 
   async nextJson(ms?: number): Promise<Record<string, unknown>> {

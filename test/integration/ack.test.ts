@@ -126,8 +126,8 @@ for (const [name, engine] of engines) {
       legacy.send(solutionFor(keys, await legacy.challenge()));
       expect(await legacy.nextJson()).toEqual({ message: 'handshake done' });
       const received = new Set<string>();
-      ackS.ws.on('message', (d) => received.add((JSON.parse(d.toString()) as Envelope).data));
-      legacy.ws.on('message', (d) => received.add(d.toString()));
+      ackS.listen((f) => received.add((JSON.parse(f.text) as Envelope).data));
+      legacy.listen((f) => received.add(f.text));
       for (let i = 0; i < 5; i++) await postText(t.url, keys.id, `x${i}`);
       await waitFor(() => received.size === 5);
       ackS.close();

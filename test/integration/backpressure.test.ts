@@ -73,12 +73,12 @@ describe('slow consumer', () => {
       // is over the limit at two checks in a row and gets closed as slow.
       await new Promise((r) => setTimeout(r, 3000));
       const got = new Set<string>();
-      s.ws.on('message', (d) => got.add(d.toString().slice(0, 5)));
+      s.listen((f) => got.add(f.text.slice(0, 5)));
       raw.resume();
       expect((await s.closed).code).toBe(4008);
       const received = got.size;
       const next2 = await authedSocket(relay.url.replace('http', 'ws'), keys);
-      next2.ws.on('message', (d) => got.add(d.toString().slice(0, 5)));
+      next2.listen((f) => got.add(f.text.slice(0, 5)));
       await waitFor(() => got.size === MESSAGES, 15_000);
       next2.close();
       expect(received).toBeGreaterThan(0);
