@@ -45,4 +45,23 @@ describe('graceful shutdown', () => {
     expect(received).toContain('"message":"sent"');
     expect(t.relay.connections).toBe(0);
   });
+
+  it('exits 0 within shutdownTimeout even when a request never finishes', async () => {
+    const { child, url } = await spawnRelay(['--shutdowntimeout', '1']);
+    const keys = generateKeys();
+    const { port } = new URL(url);
+    const sock = tcpConnect(Number(port), '127.0.0.1');
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('connect', r));
+    // A body that is announced but never sent.
+    sock.write(`POST /${keys.id} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nstuck`);
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    child.proc.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(3000);
+    sock.destroy();
+  });
 });
