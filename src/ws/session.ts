@@ -155,12 +155,12 @@ export class Session implements LiveSink {
     clearTimeout(this.handshakeTimer);
     this.state = 'live';
     this.issued.length = 0;
-    this.ws.send('{"message":"handshake done"}');
-    this.deps.logger.debug({ ack: this.ackMode }, 'handshake done');
     // Subscribe before reading the store: a POST that finds no socket stores
     // the message and then wakes us, so nothing falls between the two (the
-    // ordering argument is in hub/redis-hub.ts). Live messages that arrive
-    // meanwhile wait, as during a flush, so they follow the stored ones.
+    // ordering argument is in hub/redis-hub.ts). 'handshake done' follows the
+    // subscription, so from then on every relay can reach this socket; live
+    // messages that arrive meanwhile wait, as during a flush, and so follow
+    // both 'handshake done' and the stored messages.
     this.flushing = true;
     const unsubscribe = await this.deps.hub.subscribe(this.inbox, this);
     this.flushing = false;
@@ -170,6 +170,8 @@ export class Session implements LiveSink {
       return;
     }
     this.unsubscribe = unsubscribe;
+    this.ws.send('{"message":"handshake done"}');
+    this.deps.logger.debug({ ack: this.ackMode }, 'handshake done');
     this.wake();
   }
 
@@ -218,6 +220,9 @@ export class Session implements LiveSink {
       .finally(() => {
         this.flushing = false;
         this.sendPendingLive();
+        // A wake that came after the loop's last check (or while subscribing)
+        // would otherwise be lost until the next heartbeat.
+        if (this.flushAgain && !this.retryTimer) this.wake();
       });
   }
 
@@ -262,7 +267,11 @@ export class Session implements LiveSink {
     } else if (written.length) {
       await this.deps.store.remove(this.inbox, written);
     }
-    if (toRelease.length) await this.deps.store.release(this.inbox, toRelease);
+    if (toRelease.length) {
+      await this.deps.store.release(this.inbox, toRelease);
+      // Leaving with messages unwritten: another socket of the owner may be online.
+      if (this.state !== 'live') await this.deps.hub.notifyStored(this.inbox);
+    }
   }
 
   private write(data: Uint8Array | string, binary: boolean): Promise<boolean> {
@@ -312,9 +321,13 @@ export class Session implements LiveSink {
       // Unacknowledged: available to the next session at once.
       const ids = [...this.inFlight];
       this.inFlight.clear();
-      this.deps.store.release(this.inbox, ids).catch(() => {
-        // the lease runs out by itself
-      });
+      this.deps.store
+        .release(this.inbox, ids)
+        // Another socket of the owner may be online: let it take them now.
+        .then(() => this.deps.hub.notifyStored(this.inbox))
+        .catch(() => {
+          // the lease runs out by itself
+        });
     }
     if (!this.flushing) this.sendPendingLive();
   }

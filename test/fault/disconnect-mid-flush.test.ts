@@ -6,22 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
-import type { Config } from '../../src/config.js';
-import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { bothEngines } from '../helpers/engines.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
-import { authedSocket, postText, solutionFor, TestSocket, waitFor } from '../helpers/socket.js';
+import { authedSocket, postText, waitFor } from '../helpers/socket.js';
 
 const N = 400;
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterAll(() => server.stop());
-
-const engines: [string, () => Partial<Config>][] = [
-  ['memory', () => ({})],
-  ['redis', () => ({ redisUrl: server.url, redisPrefix: uniquePrefix() })],
-];
+const engines = bothEngines();
 
 for (const [name, engine] of engines) {
   describe(`disconnect mid-flush on ${name}`, () => {
@@ -67,14 +57,7 @@ for (const [name, engine] of engines) {
       const keys = generateKeys();
       const bodies = await fill(keys.id);
       const got = new Set<string>();
-      const open = async () => {
-        const s = new TestSocket(`${t.wsUrl}/${keys.id}`);
-        await s.opened;
-        s.send({ ...solutionFor(keys, await s.challenge()), ack: true });
-        await s.nextJson();
-        return s;
-      };
-      const s = await open();
+      const s = await authedSocket(t.wsUrl, keys, { ack: true });
       let n = 0;
       s.listen((f) => {
         const env = JSON.parse(f.text) as { id: string; data: string };
@@ -83,7 +66,7 @@ for (const [name, engine] of engines) {
         if (n === 60) s.ws.terminate();
       });
       await s.closed;
-      const again = await open();
+      const again = await authedSocket(t.wsUrl, keys, { ack: true });
       again.listen((f) => {
         const env = JSON.parse(f.text) as { id: string; data: string };
         got.add(env.data);

@@ -1,29 +1,11 @@
 /** Fault (e): an expired message is never delivered, in either mode, on either engine. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeys, type OwnerKeys } from '../../src/client/keys.js';
-import type { Config } from '../../src/config.js';
-import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { generateKeys } from '../../src/client/keys.js';
+import { bothEngines } from '../helpers/engines.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
-import { authedSocket, postText, solutionFor, TestSocket, waitFor } from '../helpers/socket.js';
+import { authedSocket, postText, waitFor } from '../helpers/socket.js';
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterAll(() => server.stop());
-
-const engines: [string, () => Partial<Config>][] = [
-  ['memory', () => ({})],
-  ['redis', () => ({ redisUrl: server.url, redisPrefix: uniquePrefix() })],
-];
-
-async function ackSocket(wsUrl: string, keys: OwnerKeys): Promise<TestSocket> {
-  const s = new TestSocket(`${wsUrl}/${keys.id}`);
-  await s.opened;
-  s.send({ ...solutionFor(keys, await s.challenge()), ack: true });
-  await s.nextJson();
-  return s;
-}
+const engines = bothEngines();
 
 /** Waits until a message posted at `t` with TTL 1 s has expired. */
 const expired = (t: number) => waitFor(() => Date.now() > t + 1050, 3000);
@@ -51,14 +33,14 @@ for (const [name, engine] of engines) {
     it('ack: a message past its TTL is not delivered, not even one sent before and never acknowledged', async () => {
       const keys = generateKeys();
       const { json } = await postText(r.url, keys.id, 'sent, unacked, then expired', { TTL: '1' });
-      const first = await ackSocket(r.wsUrl, keys);
+      const first = await authedSocket(r.wsUrl, keys, { ack: true });
       expect(JSON.parse((await first.next()).text)).toMatchObject({
         data: 'sent, unacked, then expired',
       });
       first.close();
       await first.closed;
       await expired(Number(json.t));
-      const s = await ackSocket(r.wsUrl, keys);
+      const s = await authedSocket(r.wsUrl, keys, { ack: true });
       await postText(r.url, keys.id, 'marker');
       expect(JSON.parse((await s.next()).text)).toMatchObject({ data: 'marker' });
       s.close();

@@ -201,7 +201,8 @@ async function property(relays: TestRelay[], s: fc.Scheduler, ops: Op[]): Promis
   const missing = () => world.accepted.filter((b) => !world.received.has(b));
   // The owner is online: everything must arrive on the open sockets, no new session needed.
   if (world.sockets.some((x) => x.live && x.socket.ws.readyState === x.socket.ws.OPEN)) {
-    await waitFor(() => missing().length === 0, 3000).catch(() => {});
+    // Well under the 30 s heartbeat re-flush: delivery must not depend on it.
+    await waitFor(() => missing().length === 0, 5000).catch(() => {});
     expect(missing()).toEqual([]);
   }
   // Close every socket (unacknowledged messages go back to the store), then one

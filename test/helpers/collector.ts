@@ -4,7 +4,7 @@
  * drops reconnects to the next URL of its list (another relay) until stopped.
  */
 import type { OwnerKeys } from '../../src/client/keys.js';
-import { solutionFor, TestSocket } from './socket.js';
+import { authedSocket, type TestSocket } from './socket.js';
 
 export class AckCollector {
   /** id -> times received. */
@@ -37,12 +37,9 @@ export class AckCollector {
   }
 
   private async session(url: string): Promise<void> {
-    const s = new TestSocket(`${url}/${this.keys.id}`);
+    const s = await authedSocket(url, this.keys, { ack: true });
     this.current = s;
-    await s.opened;
-    s.send({ ...solutionFor(this.keys, await s.challenge()), ack: true });
-    const done = await s.nextJson();
-    if (done.message !== 'handshake done') throw new Error('handshake failed');
+    if (this.stopped) s.ws.close(); // stopped during the handshake
     s.listen((f) => {
       const env = JSON.parse(f.text) as { id: string; data: string };
       this.counts.set(env.id, (this.counts.get(env.id) ?? 0) + 1);

@@ -111,12 +111,16 @@ export function solutionFor(keys: OwnerKeys, challenge: { txt: string; sig: stri
   };
 }
 
-/** Opens a socket to the inbox of `keys` and completes the handshake. */
-export async function authedSocket(wsUrl: string, keys: OwnerKeys): Promise<TestSocket> {
+/** Opens a socket to the inbox of `keys` and completes the handshake (in ack mode if asked). */
+export async function authedSocket(
+  wsUrl: string,
+  keys: OwnerKeys,
+  { ack = false }: { ack?: boolean } = {},
+): Promise<TestSocket> {
   const s = new TestSocket(`${wsUrl}/${keys.id}`);
   await s.opened;
   const challenge = await s.challenge();
-  s.send(solutionFor(keys, challenge));
+  s.send({ ...solutionFor(keys, challenge), ...(ack ? { ack: true } : {}) });
   const done = await s.nextJson();
   if (done.message !== 'handshake done')
     throw new Error(`handshake failed: ${JSON.stringify(done)}`);

@@ -11,7 +11,7 @@ import {
 import type { Config } from '../../src/config.js';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
-import { postText, solutionFor, TestSocket, waitFor } from '../helpers/socket.js';
+import { authedSocket, postText, solutionFor, TestSocket, waitFor } from '../helpers/socket.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 let server: RedisServer;
@@ -20,14 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-/** Opens an ack-mode session. */
-async function ackSocket(wsUrl: string, keys: OwnerKeys): Promise<TestSocket> {
-  const s = new TestSocket(`${wsUrl}/${keys.id}`);
-  await s.opened;
-  s.send({ ...solutionFor(keys, await s.challenge()), ack: true });
-  expect(await s.nextJson()).toEqual({ message: 'handshake done' });
-  return s;
-}
+/** Opens an ack-mode session (checking the exact handshake answer). */
+const ackSocket = (wsUrl: string, keys: OwnerKeys) => authedSocket(wsUrl, keys, { ack: true });
 
 interface Envelope {
   id: string;

@@ -1,21 +1,11 @@
 /** Idempotency-Key (PROTOCOL.md §2) over HTTP, on both engines, offline and live. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
-import type { Config } from '../../src/config.js';
-import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
+import { bothEngines } from '../helpers/engines.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { authedSocket, postText } from '../helpers/socket.js';
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterAll(() => server.stop());
-
-const engines: [string, () => Partial<Config>][] = [
-  ['memory', () => ({})],
-  ['redis', () => ({ redisUrl: server.url, redisPrefix: uniquePrefix() })],
-];
+const engines = bothEngines();
 
 for (const [name, engine] of engines) {
   describe(`Idempotency-Key on ${name}`, () => {

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
 import { ChallengeKeyring } from '../../src/auth/keyring.js';
-import { generateKeys } from '../../src/client/keys.js';
+import { generateKeys, type OwnerKeys } from '../../src/client/keys.js';
 import type { LiveMessage } from '../../src/hub/hub.js';
 import { LocalHub } from '../../src/hub/local-hub.js';
 import { createLogger } from '../../src/logger.js';
@@ -48,11 +48,19 @@ class FakeSocket extends EventEmitter {
   terminate() {}
 }
 
-function setup(maxBufferedBytes = 1_000_000) {
-  const keys = generateKeys();
-  const store = new MemoryStore({ cleanPeriodMs: 60_000, ids: new MessageIds() });
-  const stored: LiveMessage[] = [];
-  const hub = new LocalHub((_inbox, m) => stored.push(m));
+interface Shared {
+  keys: OwnerKeys;
+  store: MemoryStore;
+  hub: LocalHub;
+  stored: LiveMessage[];
+}
+
+/** A session on a fake socket; pass `shared` for another socket of the same owner. */
+function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
+  const keys = shared?.keys ?? generateKeys();
+  const store = shared?.store ?? new MemoryStore({ cleanPeriodMs: 60_000, ids: new MessageIds() });
+  const stored: LiveMessage[] = shared?.stored ?? [];
+  const hub = shared?.hub ?? new LocalHub((_inbox, m) => stored.push(m));
   const keyring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
   const ws = new FakeSocket();
   const session = new Session(ws as unknown as WebSocket, keys.id, {
@@ -94,7 +102,7 @@ function setup(maxBufferedBytes = 1_000_000) {
     );
     return msgs.map((m) => Buffer.from(m.body).toString());
   };
-  return { keys, store, hub, ws, session, handshake, append, live, stored, left };
+  return { keys, store, hub, ws, session, frame, handshake, append, live, stored, left };
 }
 
 describe('Session delivery', () => {
@@ -206,5 +214,48 @@ describe('Session delivery', () => {
     await waitFor(() => s.ws.sent.length === 2);
     expect(calls.slice(0, 3)).toEqual(['subscribe called', 'subscribe resolved', 'lease']);
     expect(s.ws.sent).toEqual(['{"message":"handshake done"}', 'stored']);
+  });
+
+  it('never loses a wake that lands while a flush is finishing', async () => {
+    const s = setup();
+    await s.handshake();
+    for (let i = 0; i < 60; i++) {
+      // A flush starts on an empty store and finishes a few microtasks later;
+      // the message is stored and its wake sent at varying points of that.
+      void s.hub.notifyStored(s.keys.id);
+      for (let k = 0; k < i % 20; k++) await Promise.resolve();
+      void s.append(`w${i}`);
+      void s.hub.notifyStored(s.keys.id);
+      await waitFor(() => s.ws.sent.includes(`w${i}`), 500);
+    }
+    expect(s.ws.sent.filter((m) => m.startsWith('w'))).toHaveLength(60);
+  });
+
+  it("a socket that leaves with leased messages unwritten wakes the owner's other sockets", async () => {
+    const a = setup();
+    const b = setup(1_000_000, a);
+    await b.handshake(); // online and idle
+    await a.append('leased by A');
+    a.ws.holdWrites = true;
+    await a.handshake();
+    await waitFor(() => a.ws.held.length === 1); // A leased it and is writing it
+    a.ws.die(); // ...and dies before the write completes: released
+    await waitFor(() => b.ws.sent.includes('leased by A'), 1000);
+  });
+
+  it("an ack-mode socket that leaves with unacknowledged messages wakes the owner's other sockets", async () => {
+    const a = setup();
+    const b = setup(1_000_000, a);
+    await b.handshake();
+    await a.append('unacked by A');
+    a.frame({ get: 'challenge' });
+    await waitFor(() => a.ws.sent.length === 1);
+    const { challenge } = JSON.parse(a.ws.sent.pop()!) as {
+      challenge: { txt: string; sig: string };
+    };
+    a.frame({ ...solutionFor(a.keys, challenge), ack: true });
+    await waitFor(() => a.ws.sent.some((m) => m.includes('unacked by A')));
+    a.ws.die(); // never acknowledged: released
+    await waitFor(() => b.ws.sent.includes('unacked by A'), 1000);
   });
 });
