@@ -1,6 +1,7 @@
 /**
  * The embedded store: per-inbox queues in this process's memory, expired
- * messages swept every `cleanPeriodMs`. Nothing survives the process.
+ * messages swept every `cleanPeriodMs`. Nothing survives a crash; the
+ * persist file (store/persist.ts) keeps the queue across a graceful restart.
  */
 import type { MessageIds } from './message-ids.js';
 import {
