@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { WebSocket, type RawData } from 'ws';
 import { encodeB64url } from '../../src/client/b64url.js';
 import { solveChallenge, type OwnerKeys } from '../../src/client/keys.js';
@@ -148,4 +149,18 @@ export async function postText(
     json: (await res.json()) as Record<string, unknown>,
     headers: res.headers,
   };
+}
+
+/**
+ * Posts a marker and expects it as the socket's very next frame: proves
+ * nothing else was stored or queued for the socket before it.
+ */
+export async function expectNothingBefore(
+  url: string,
+  s: TestSocket,
+  keys: OwnerKeys,
+): Promise<void> {
+  const marker = `marker-${Math.random()}`;
+  await postText(url, keys.id, marker);
+  expect((await s.next()).text).toBe(marker);
 }

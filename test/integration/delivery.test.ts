@@ -1,21 +1,14 @@
 /** Legacy delivery (PROTOCOL.md §3.2) on the embedded store. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeys, type OwnerKeys } from '../../src/client/keys.js';
+import { generateKeys } from '../../src/client/keys.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
-import { authedSocket, postText, TestSocket } from '../helpers/socket.js';
+import { authedSocket, expectNothingBefore, postText } from '../helpers/socket.js';
 
 let t: TestRelay;
 beforeAll(async () => {
   t = await startRelay();
 });
 afterAll(() => t.close());
-
-/** Posts a marker live and expects it as the socket's very next frame: nothing else was queued. */
-async function expectNothingBefore(s: TestSocket, keys: OwnerKeys): Promise<void> {
-  const marker = `marker-${Math.random()}`;
-  await postText(t.url, keys.id, marker);
-  expect((await s.next()).text).toBe(marker);
-}
 
 describe('legacy delivery', () => {
   it('flushes stored messages oldest first, each as one frame holding the posted body', async () => {
@@ -55,7 +48,7 @@ describe('legacy delivery', () => {
     a.close();
     await a.closed;
     const b = await authedSocket(t.wsUrl, keys);
-    await expectNothingBefore(b, keys);
+    await expectNothingBefore(t.url, b, keys);
     b.close();
   });
 
@@ -72,7 +65,7 @@ describe('legacy delivery', () => {
     for (const s of sockets) s.close();
     await Promise.all(sockets.map((s) => s.closed));
     const later = await authedSocket(t.wsUrl, keys);
-    await expectNothingBefore(later, keys);
+    await expectNothingBefore(t.url, later, keys);
     later.close();
     other.close();
   });
@@ -83,7 +76,7 @@ describe('legacy delivery', () => {
     const first = await authedSocket(t.wsUrl, keys);
     expect((await first.next()).text).toBe('stored');
     const second = await authedSocket(t.wsUrl, keys);
-    await expectNothingBefore(second, keys);
+    await expectNothingBefore(t.url, second, keys);
     first.close();
     second.close();
   });
@@ -106,7 +99,7 @@ describe('legacy delivery', () => {
     const res = await fetch(`${t.url}/${keys.id}?store=false`, { method: 'POST', body: 'gone' });
     expect(res.status).toBe(200);
     const s = await authedSocket(t.wsUrl, keys);
-    await expectNothingBefore(s, keys);
+    await expectNothingBefore(t.url, s, keys);
     await fetch(`${t.url}/${keys.id}?store=false`, { method: 'POST', body: 'live only' });
     expect((await s.next()).text).toBe('live only');
     s.close();
@@ -116,7 +109,7 @@ describe('legacy delivery', () => {
     const keys = generateKeys();
     expect((await postText(t.url, keys.id, 'now or never', { TTL: '0' })).status).toBe(200);
     const s = await authedSocket(t.wsUrl, keys);
-    await expectNothingBefore(s, keys);
+    await expectNothingBefore(t.url, s, keys);
     s.close();
   });
 

@@ -1,7 +1,7 @@
 /** Several relays on one Redis (and on a Redis Cluster) act as one relay. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChallengeKeyring } from '../../src/auth/keyring.js';
-import { generateKeys, type OwnerKeys } from '../../src/client/keys.js';
+import { generateKeys } from '../../src/client/keys.js';
 import type { Config } from '../../src/config.js';
 import { FORWARD_TIMEOUT_MS } from '../../src/hub/redis-hub.js';
 import { connectRedis } from '../../src/redis/connect.js';
@@ -15,7 +15,7 @@ import {
   type RedisServer,
 } from '../helpers/redis.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
-import { authedSocket, postText, TestSocket, waitFor } from '../helpers/socket.js';
+import { authedSocket, expectNothingBefore, postText, waitFor } from '../helpers/socket.js';
 import { spawnRelay } from '../helpers/spawn.js';
 
 let server: RedisServer;
@@ -27,13 +27,6 @@ afterAll(async () => {
   await server.stop();
   await cluster.stop();
 });
-
-/** Posts a marker and expects it as the socket's very next frame. */
-async function expectNothingBefore(url: string, s: TestSocket, keys: OwnerKeys): Promise<void> {
-  const marker = `marker-${Math.random()}`;
-  await postText(url, keys.id, marker);
-  expect((await s.next()).text).toBe(marker);
-}
 
 const engines: [string, () => Partial<Config>][] = [
   ['one Redis', () => ({ redisUrl: server.url })],
