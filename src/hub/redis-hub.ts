@@ -119,10 +119,21 @@ export class RedisHub extends LocalHub {
     ) as Promise<number>;
   }
 
+  /** Marks this node present for the inbox: one round trip (one key, so one slot). */
   private async setPresence(inbox: string): Promise<void> {
     const key = this.presenceKey(inbox);
-    await this.conn.client.hset(key, this.nodeId, Date.now() + PRESENCE_TTL_MS);
-    await this.conn.client.pexpire(key, PRESENCE_TTL_MS);
+    const results = await this.conn.client
+      .multi()
+      .hset(key, this.nodeId, Date.now() + PRESENCE_TTL_MS)
+      .pexpire(key, PRESENCE_TTL_MS)
+      .exec();
+    const failed = results?.find(([err]) => err)?.[0];
+    if (!results || failed) throw failed ?? new Error('presence write aborted');
+  }
+
+  /** Best effort: a presence that is not removed expires with PRESENCE_TTL_MS. */
+  private clearPresence(inbox: string): Promise<unknown> {
+    return this.conn.client.hdel(this.presenceKey(inbox), this.nodeId).catch(() => 0);
   }
 
   private async refreshPresence(): Promise<void> {
@@ -152,9 +163,7 @@ export class RedisHub extends LocalHub {
     }
     return () => {
       off();
-      if (!this.hasLocal(inbox) && !this.closed) {
-        this.conn.client.hdel(this.presenceKey(inbox), this.nodeId).catch(() => {});
-      }
+      if (!this.hasLocal(inbox) && !this.closed) void this.clearPresence(inbox);
     };
   }
 
@@ -234,11 +243,7 @@ export class RedisHub extends LocalHub {
     this.closed = true;
     clearInterval(this.refreshTimer);
     for (const settle of this.pending.values()) settle('refused');
-    await Promise.all(
-      this.localInboxes().map((inbox) =>
-        this.conn.client.hdel(this.presenceKey(inbox), this.nodeId).catch(() => 0),
-      ),
-    );
+    await Promise.all(this.localInboxes().map((inbox) => this.clearPresence(inbox)));
     await super.close();
   }
 }
