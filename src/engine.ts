@@ -72,12 +72,18 @@ export function createEngine(
     hub,
     directory: new RedisKeyDirectory(conn.client, config.redisPrefix),
     async start(ms) {
+      // Both waits share one deadline: at most `ms` before serving anyway.
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((r) => (timer = setTimeout(r, ms)));
       const subscribed = hub.start().catch((err: unknown) => {
         log.error({ err: (err as Error).message }, 'cannot subscribe to the node channel');
       });
-      const ready = await whenReady(conn.client, ms);
+      const [ready] = await Promise.all([
+        whenReady(conn.client, ms),
+        Promise.race([subscribed, deadline]),
+      ]);
+      clearTimeout(timer);
       if (!ready) log.warn('redis is not reachable yet: /ready answers 503 until it is');
-      await Promise.race([subscribed, new Promise((r) => setTimeout(r, ms).unref())]);
     },
     async close() {
       await hub.close();
