@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-/** ../shared/vectors/handshake.json, the contract's test vectors. */
+/** test/vectors/handshake.json: the contract's test vectors (a copy of shared/vectors/handshake.json). */
 export interface HandshakeVectors {
   client: { publicKey: string; id: string; privateKeyPkcs8: string };
   otherKey: { publicKey: string; id: string };
@@ -11,6 +11,6 @@ export interface HandshakeVectors {
   legacyKeys: { name: string; publicKey: string; id: string; solution: string; valid: boolean }[];
 }
 
-const path = new URL('../../../shared/vectors/handshake.json', import.meta.url);
+const path = new URL('../vectors/handshake.json', import.meta.url);
 
 export const vectors = JSON.parse(readFileSync(path, 'utf8')) as HandshakeVectors;
