@@ -6,7 +6,9 @@
  * the setting and the rule.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import convict from 'convict';
+import { parseTrustProxy } from './http/address.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -30,6 +32,12 @@ const RULES: Rule[] = [
   { name: 'count', min: 1, max: 1_000_000, sentence: 'must be a whole number, at least 1' },
   { name: 'bytes', min: 1, max: 2 ** 31, sentence: 'must be a whole number of bytes, at least 1' },
   { name: 'workers', min: 1, max: 256, sentence: 'must be a whole number from 1 to 256' },
+  {
+    name: 'limit',
+    min: 0,
+    max: 1_000_000,
+    sentence: 'must be a whole number from 0 (no limit) to 1000000',
+  },
 ];
 
 for (const rule of RULES) {
@@ -120,7 +128,7 @@ const schema = {
   maxMessageBytes: {
     doc: 'Largest message body or WebSocket frame, in bytes (413 / close 1009 above it).',
     format: 'bytes',
-    default: 65536,
+    default: 1048576,
     env: 'NPCHAT_MAX_MESSAGE_BYTES',
     arg: 'maxmessagebytes',
   },
@@ -144,6 +152,118 @@ const schema = {
     default: 100,
     env: 'NPCHAT_ACK_WINDOW',
     arg: 'ackwindow',
+  },
+  inboxMaxMessages: {
+    doc: 'Most messages one inbox may hold stored (507 inbox_full above it).',
+    format: 'count',
+    default: 10000,
+    env: 'NPCHAT_INBOX_MAX_MESSAGES',
+    arg: 'inboxmaxmessages',
+  },
+  inboxMaxBytes: {
+    doc: 'Most message bytes one inbox may hold stored (507 inbox_full above it); at least maxMessageBytes.',
+    format: 'bytes',
+    default: 16777216,
+    env: 'NPCHAT_INBOX_MAX_BYTES',
+    arg: 'inboxmaxbytes',
+  },
+  storeMaxBytes: {
+    doc: 'Memory store only: most bytes the whole queue may hold, bodies plus a fixed overhead per entry (503 with Retry-After above it).',
+    format: 'bytes',
+    default: 268435456,
+    env: 'NPCHAT_STORE_MAX_BYTES',
+    arg: 'storemaxbytes',
+  },
+  postRate: {
+    doc: 'POSTs per second from one address (IPv6: one /64), on top of postBurst; 0: no limit (429 above it).',
+    format: 'limit',
+    default: 50,
+    env: 'NPCHAT_POST_RATE',
+    arg: 'postrate',
+  },
+  postBurst: {
+    doc: 'POSTs one address may send above postRate in a burst (refilled over postBurst/postRate seconds).',
+    format: 'limit',
+    default: 200,
+    env: 'NPCHAT_POST_BURST',
+    arg: 'postburst',
+  },
+  inboxRate: {
+    doc: 'Messages per second to one inbox from all senders, on top of inboxBurst; 0: no limit (429 above it).',
+    format: 'limit',
+    default: 50,
+    env: 'NPCHAT_INBOX_RATE',
+    arg: 'inboxrate',
+  },
+  inboxBurst: {
+    doc: 'Messages one inbox may receive above inboxRate in a burst.',
+    format: 'limit',
+    default: 500,
+    env: 'NPCHAT_INBOX_BURST',
+    arg: 'inboxburst',
+  },
+  handshakeRate: {
+    doc: 'Challenges per second to one address (IPv6: one /64), on top of handshakeBurst; 0: no limit (close 4029 above it).',
+    format: 'limit',
+    default: 10,
+    env: 'NPCHAT_HANDSHAKE_RATE',
+    arg: 'handshakerate',
+  },
+  handshakeBurst: {
+    doc: 'Challenges one address may ask above handshakeRate in a burst.',
+    format: 'limit',
+    default: 50,
+    env: 'NPCHAT_HANDSHAKE_BURST',
+    arg: 'handshakeburst',
+  },
+  authFailures: {
+    doc: 'Failed handshakes per minute from one address before it is refused (close 4029) for the rest of the minute; 0: no limit.',
+    format: 'limit',
+    default: 20,
+    env: 'NPCHAT_AUTH_FAILURES',
+    arg: 'authfailures',
+  },
+  trustProxy: {
+    doc: 'Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed; empty: none.',
+    format: String,
+    default: '',
+    env: 'NPCHAT_TRUST_PROXY',
+    arg: 'trustproxy',
+  },
+  maxConnections: {
+    doc: 'Most TCP connections the relay holds at once (HTTP and WebSocket); more are closed at once.',
+    format: 'count',
+    default: 20000,
+    env: 'NPCHAT_MAX_CONNECTIONS',
+    arg: 'maxconnections',
+  },
+  maxConnectionsPerAddress: {
+    doc: 'Most TCP connections from one address (IPv6: one /64) at once; trusted proxies are exempt.',
+    format: 'count',
+    default: 256,
+    env: 'NPCHAT_MAX_CONNECTIONS_PER_ADDRESS',
+    arg: 'maxconnectionsperaddress',
+  },
+  maxSocketsPerInbox: {
+    doc: 'Most authenticated WebSockets one inbox may have on one relay; more are closed with 4029.',
+    format: 'count',
+    default: 16,
+    env: 'NPCHAT_MAX_SOCKETS_PER_INBOX',
+    arg: 'maxsocketsperinbox',
+  },
+  headersTimeout: {
+    doc: 'Time a client has to send the request line and headers, in seconds (then 408 and close).',
+    format: 'seconds',
+    default: 5,
+    env: 'NPCHAT_HEADERS_TIMEOUT',
+    arg: 'headerstimeout',
+  },
+  bodyMinRate: {
+    doc: 'Slowest accepted request body, in bytes per second averaged after a 5 s grace (then 408 and close).',
+    format: 'count',
+    default: 1024,
+    env: 'NPCHAT_BODY_MIN_RATE',
+    arg: 'bodyminrate',
   },
   persistFile: {
     doc: 'Memory store only: file that keeps the queue across a graceful restart (written at shutdown, read at start).',
@@ -204,6 +324,22 @@ export type Config = Readonly<{
   maxBufferedBytes: number;
   shutdownTimeout: number;
   ackWindow: number;
+  inboxMaxMessages: number;
+  inboxMaxBytes: number;
+  storeMaxBytes: number;
+  postRate: number;
+  postBurst: number;
+  inboxRate: number;
+  inboxBurst: number;
+  handshakeRate: number;
+  handshakeBurst: number;
+  authFailures: number;
+  trustProxy: string;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  maxSocketsPerInbox: number;
+  headersTimeout: number;
+  bodyMinRate: number;
   persistFile: string;
   redisUrl: string;
   redisCluster: string;
@@ -283,7 +419,13 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv): Con
     throw new ConfigError(`Invalid configuration: ${first}.`);
   }
   const config = conf.getProperties() as Config;
+  if (!/^\S+$/.test(config.host)) {
+    throw new ConfigError(
+      `Invalid ${label('host')}: must be an address or host name without spaces.`,
+    );
+  }
   checkRedis(config);
+  checkLimits(config);
   if (Boolean(config.cert) !== Boolean(config.privkey)) {
     throw new ConfigError('Invalid cert/privkey: cert and privkey must be given together.');
   }
@@ -296,6 +438,30 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv): Con
     }
   }
   return Object.freeze(config);
+}
+
+/** Cross-field rules of the limits, as sentences. */
+function checkLimits(config: Config): void {
+  if (config.ackWindow > 1000) {
+    throw new ConfigError(
+      `Invalid ${label('ackWindow')}: must be at most 1000, the most ids one ack frame may carry.`,
+    );
+  }
+  if (config.inboxMaxBytes < config.maxMessageBytes) {
+    throw new ConfigError(
+      `Invalid ${label('inboxMaxBytes')}: must be at least maxMessageBytes (${config.maxMessageBytes}), or no message of the largest size could ever be stored.`,
+    );
+  }
+  if (config.storeMaxBytes < config.maxMessageBytes) {
+    throw new ConfigError(
+      `Invalid ${label('storeMaxBytes')}: must be at least maxMessageBytes (${config.maxMessageBytes}).`,
+    );
+  }
+  try {
+    parseTrustProxy(config.trustProxy);
+  } catch (err) {
+    throw new ConfigError(`Invalid ${label('trustProxy')}: ${(err as Error).message}.`);
+  }
 }
 
 /** Cross-field rules of the Redis settings, as sentences. */
@@ -315,6 +481,15 @@ function checkRedis(config: Config): void {
     throw new ConfigError(
       `Invalid ${label('redisPrefix')}: must be non-empty, without spaces or braces.`,
     );
+  }
+  if (config.persistFile) {
+    try {
+      accessSync(dirname(config.persistFile), constants.W_OK);
+    } catch {
+      throw new ConfigError(
+        `Invalid ${label('persistFile')}: directory ${dirname(config.persistFile)} does not exist or cannot be written.`,
+      );
+    }
   }
   if (config.persistFile && (config.redisUrl || config.redisCluster)) {
     throw new ConfigError(
@@ -338,11 +513,22 @@ export function settingsHelp(): string {
 }
 
 /** Setting name, env, flag, default and doc, for the README table test. */
-export function settingsTable(): { key: string; env: string; arg: string; default: unknown }[] {
-  return KEYS.map((key) => ({
-    key,
-    env: schema[key].env,
-    arg: schema[key].arg,
-    default: schema[key].default,
-  }));
+export function settingsTable(): {
+  key: string;
+  env: string;
+  arg: string;
+  default: unknown;
+  /** For whole-number settings: the accepted range. */
+  range?: { min: number; max: number };
+}[] {
+  return KEYS.map((key) => {
+    const rule = RULES.find((r) => r.name === schema[key].format);
+    return {
+      key,
+      env: schema[key].env,
+      arg: schema[key].arg,
+      default: schema[key].default,
+      ...(rule ? { range: { min: rule.min, max: rule.max } } : {}),
+    };
+  });
 }

@@ -5,15 +5,14 @@
  */
 import type { KeyDirectory } from './auth/keyring.js';
 import type { Config } from './config.js';
-import type { Hub, UndeliveredHandler } from './hub/hub.js';
+import type { Hub } from './hub/hub.js';
 import { LocalHub } from './hub/local-hub.js';
 import { RedisHub } from './hub/redis-hub.js';
 import type { Logger } from './logger.js';
-import { connectRedis, whenReady } from './redis/connect.js';
+import { connectRedis, whenReady, type RedisClient } from './redis/connect.js';
 import { RedisKeyDirectory } from './redis/key-directory.js';
 import { MemoryStore } from './store/memory-store.js';
 import { loadQueue, saveQueue } from './store/persist.js';
-import type { MessageIds } from './store/message-ids.js';
 import { RedisStore } from './store/redis-store.js';
 import type { Store } from './store/store.js';
 
@@ -21,38 +20,35 @@ export interface Engine {
   store: Store;
   hub: Hub;
   directory?: KeyDirectory;
+  /** The Redis the rate limits count in (scale-out engine only). */
+  redis?: RedisClient;
   /** Resolves once the engine can serve, or after `ms` (then /ready tells). */
   start(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
-export function createEngine(
-  config: Config,
-  logger: Logger,
-  ids: MessageIds,
-  undelivered: UndeliveredHandler,
-): Engine {
+export function createEngine(config: Config, logger: Logger): Engine {
+  const quota = { maxMessages: config.inboxMaxMessages, maxBytes: config.inboxMaxBytes };
   if (!config.redisUrl && !config.redisCluster) {
-    const store = new MemoryStore({ cleanPeriodMs: config.cleanPeriod * 1000, ids });
-    const hub = new LocalHub(undelivered);
+    const store = new MemoryStore({
+      cleanPeriodMs: config.cleanPeriod * 1000,
+      quota,
+      maxBytes: config.storeMaxBytes,
+    });
+    const hub = new LocalHub();
     const file = config.persistFile;
     return {
       store,
       hub,
       start: async () => {
-        const saved = file ? loadQueue(file, logger) : null;
-        if (saved) store.restore(saved);
+        if (file) await loadQueue(file, store, logger);
       },
       close: async () => {
         await hub.close();
         if (file) {
           try {
-            const snapshot = store.snapshot();
-            saveQueue(file, snapshot);
-            logger.info(
-              { file, messages: snapshot.messages.length },
-              'queue saved to persist file',
-            );
+            const messages = saveQueue(file, store);
+            logger.info({ file, messages }, 'queue saved to persist file');
           } catch (err) {
             logger.error({ file, err: (err as Error).message }, 'could not save the queue');
           }
@@ -66,10 +62,11 @@ export function createEngine(
     config.redisCluster ? { cluster: config.redisCluster } : { url: config.redisUrl },
     log,
   );
-  const hub = new RedisHub(conn, config.redisPrefix, undelivered, log);
+  const hub = new RedisHub(conn, config.redisPrefix, log);
   return {
-    store: new RedisStore(conn.client, config.redisPrefix),
+    store: new RedisStore(conn.client, config.redisPrefix, quota),
     hub,
+    redis: conn.client,
     directory: new RedisKeyDirectory(conn.client, config.redisPrefix),
     async start(ms) {
       // Both waits share one deadline: at most `ms` before serving anyway.

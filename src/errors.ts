@@ -28,7 +28,27 @@ export const CATALOG = {
   },
   too_large: { status: 413, close: 1009, message: 'The message is larger than the relay accepts.' },
   bad_request: { status: 400, close: 4000, message: 'The request could not be understood.' },
+  request_timeout: {
+    status: 408,
+    close: 4000,
+    message: 'The request did not arrive fast enough.',
+  },
   unauthorized: { status: 401, close: 4001, message: 'The handshake check failed.' },
+  rate_limited: {
+    status: 429,
+    close: 4029,
+    message: 'Too many requests from this address or to this inbox; retry later.',
+  },
+  too_many_sockets: {
+    status: 429,
+    close: 4029,
+    message: 'This inbox has as many open sockets as the relay allows.',
+  },
+  inbox_full: {
+    status: 507,
+    close: 4000,
+    message: 'The inbox holds its quota of messages or bytes; the owner must read some first.',
+  },
   slow_consumer: { status: 503, close: 4008, message: 'The client does not read fast enough.' },
   handshake_timeout: {
     status: 408,
@@ -54,7 +74,11 @@ export class RelayError extends Error {
     this.code = code;
     this.status = CATALOG[code].status;
     this.closeCode = CATALOG[code].close;
-    this.headers = headers;
+    // Every 503 says when to try again (RFC 9110 §10.2.3); callers may say better.
+    this.headers =
+      this.status === 503 && !('Retry-After' in headers)
+        ? { ...headers, 'Retry-After': '1' }
+        : headers;
   }
 }
 

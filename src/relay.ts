@@ -3,16 +3,18 @@
  * server from a validated Config, and owns their lifecycle.
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ChallengeKeyring } from './auth/keyring.js';
 import type { Config } from './config.js';
 import { createEngine, type Engine } from './engine.js';
-import { RelayError } from './errors.js';
-import { createRouter, route } from './http/router.js';
+import { RelayError, toRelayError } from './errors.js';
+import { addressKey, clientAddress, isTrusted, parseTrustProxy } from './http/address.js';
+import { createRouter, logFailure, parseTarget, route } from './http/router.js';
+import { createLimits } from './limits.js';
 import type { Logger } from './logger.js';
-import { MessageIds } from './store/message-ids.js';
 import { Gateway, refuseUpgrade } from './ws/gateway.js';
 
 export const VERSION: string = (
@@ -43,19 +45,23 @@ export interface RelayHooks {
   engine?: (engine: Engine) => Engine;
 }
 
+/** Node checks header and request timeouts this often (its default is 30 s). */
+const TIMEOUT_CHECK_MS = 1000;
+/** Longest time for a whole request, body included. */
+const REQUEST_TIMEOUT_MS = 300_000;
+
 export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = {}): Relay {
   const tls = Boolean(config.cert);
-  const ids = new MessageIds();
-  const base: Engine = createEngine(config, logger, ids, (inbox, msg) => {
-    // Every socket that took a live message failed to write it: store it.
-    if (!msg.store) return;
-    engine.store
-      .append(inbox, { body: msg.body, binary: msg.binary, t: msg.t, ttlMs: msg.ttlMs })
-      .then(() => engine.hub.notifyStored(inbox))
-      .catch((err: unknown) => logger.error({ err }, 'could not store an undelivered message'));
-  });
+  const base: Engine = createEngine(config, logger);
   const engine = hooks.engine ? hooks.engine(base) : base;
   const { store, hub } = engine;
+  const limits = createLimits(
+    config,
+    engine.redis ? { client: engine.redis, prefix: config.redisPrefix } : undefined,
+  );
+  const trusted = parseTrustProxy(config.trustProxy);
+  const addressOf = (req: IncomingMessage) =>
+    addressKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trusted));
   const keyring = new ChallengeKeyring({
     freshKey: config.freshKey,
     challengeTtlMs: config.challengeTtl * 1000,
@@ -74,6 +80,8 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     // another session gets it soon; a live session re-flushes every heartbeat.
     leaseMs: 3 * config.heartbeat * 1000,
     ackWindow: config.ackWindow,
+    limits,
+    maxSocketsPerInbox: config.maxSocketsPerInbox,
   });
 
   let closing = false;
@@ -84,8 +92,9 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
   const router = createRouter({
     store,
     hub,
-    ids,
+    limits,
     logger,
+    bodyMinRate: config.bodyMinRate,
     msgTtlMs: config.msgTtl * 1000,
     msgTtl: config.msgTtl,
     maxMessageBytes: config.maxMessageBytes,
@@ -94,23 +103,74 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     isClosing: () => closing,
   });
 
+  const serverOptions = {
+    headersTimeout: config.headersTimeout * 1000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+  };
   const server: Server = tls
-    ? createHttpsServer({ cert: readFileSync(config.cert), key: readFileSync(config.privkey) })
-    : createHttpServer();
+    ? createHttpsServer({
+        ...serverOptions,
+        cert: readFileSync(config.cert),
+        key: readFileSync(config.privkey),
+      })
+    : createHttpServer(serverOptions);
+  server.maxConnections = config.maxConnections;
+  const log = logger.child({ component: 'http' });
+
+  // Connections per address (trusted proxies are exempt: they carry many clients).
+  const perAddress = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress ?? '';
+    if (isTrusted(trusted, peer)) return;
+    const ipKey = addressKey(clientAddress(peer, undefined, trusted));
+    const n = (perAddress.get(ipKey) ?? 0) + 1;
+    if (n > config.maxConnectionsPerAddress) {
+      log.debug('connection refused: too many from one address');
+      socket.destroy();
+      return;
+    }
+    perAddress.set(ipKey, n);
+    socket.once('close', () => {
+      const left = (perAddress.get(ipKey) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(ipKey);
+      else perAddress.set(ipKey, left);
+    });
+  });
+  // A client that breaks the HTTP syntax gets a plain 400 and is dropped; it never reaches a handler.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    log.debug({ code: err.code }, 'malformed request');
+    if (socket.writable && !socket.destroyed) {
+      const code =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${code}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else {
+      socket.destroy();
+    }
+  });
   server.on('request', (req, res) => {
     inFlight++;
     res.on('close', () => {
       if (--inFlight === 0 && idle) idle();
     });
     if (closing) res.setHeader('Connection', 'close');
-    void router(req, res);
+    router(req, res, addressOf(req)).catch((err: unknown) => {
+      log.error({ err }, 'request handler failed');
+      res.destroy();
+    });
   });
-  server.on('upgrade', (req, socket, head) => {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    if (closing) return refuseUpgrade(socket, new RelayError('going_away'));
-    const r = route(new URL(req.url ?? '/', 'http://relay').pathname);
-    if (r.kind === 'inbox') return gateway.upgrade(req, socket, head, r.inbox);
-    refuseUpgrade(socket, r.kind === 'error' ? r.error : new RelayError('not_found'));
+    try {
+      if (closing) return refuseUpgrade(socket, new RelayError('going_away'));
+      const r = route(parseTarget(req.url).path);
+      if (r.kind === 'inbox') return gateway.upgrade(req, socket, head, r.inbox, addressOf(req));
+      refuseUpgrade(socket, r.kind === 'error' ? r.error : new RelayError('not_found'));
+    } catch (err) {
+      const relayErr = toRelayError(err);
+      logFailure(log, err, relayErr, 'upgrade');
+      refuseUpgrade(socket, relayErr);
+    }
   });
 
   async function shutdown(): Promise<void> {

@@ -47,6 +47,13 @@ export interface KeyDirectory {
   lookup(keyId: string): Promise<Buffer | null>;
 }
 
+/**
+ * Most keys kept at once. Past it, the current key signs beyond `freshKey`
+ * until older keys expire: rotation slows down, verification never fails,
+ * and memory stays bounded however fast challenges are asked.
+ */
+export const MAX_LIVE_KEYS = 1024;
+
 /** Keys of other relays looked up in the directory, kept this long. */
 const REMOTE_CACHE_MS = 60_000;
 const REMOTE_CACHE_MAX = 10_000;
@@ -80,7 +87,7 @@ export class ChallengeKeyring {
     const now = this.now();
     this.prune(now);
     let key = this.current;
-    if (!key || key.signed >= this.options.freshKey) {
+    if (!key || (key.signed >= this.options.freshKey && this.keys.size < MAX_LIVE_KEYS)) {
       const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       key = {
         id: randomBytes(8).toString('hex'),
@@ -163,9 +170,15 @@ export class ChallengeKeyring {
     return key;
   }
 
+  /**
+   * Drops expired keys, oldest first. Keys are kept in creation order and a
+   * newer key's challenges never expire before an older key's, so the walk
+   * stops at the first live key: O(1) amortised, however many keys live.
+   */
   private prune(now: number): void {
     for (const key of this.keys.values()) {
-      if (key !== this.current && key.lastExpiry <= now) this.keys.delete(key.id);
+      if (key === this.current || key.lastExpiry > now) return;
+      this.keys.delete(key.id);
     }
   }
 }

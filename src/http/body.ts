@@ -1,12 +1,18 @@
 /**
  * Reads a request body up to a limit without ever buffering more: a
  * Content-Length over the limit is refused before reading, and a streamed body
- * is refused as soon as it passes the limit.
+ * is refused as soon as it passes the limit. A body that arrives slower than
+ * `minRate` bytes per second (averaged, after BODY_GRACE_MS) is refused with
+ * 408 request_timeout, so a trickling client cannot hold a connection.
  */
 import type { IncomingMessage } from 'node:http';
 import { RelayError } from '../errors.js';
 
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** Time every body gets before the minimum rate applies. */
+export const BODY_GRACE_MS = 5000;
+const RATE_CHECK_MS = 1000;
+
+export function readBody(req: IncomingMessage, limit: number, minRate = 0): Promise<Buffer> {
   const tooLarge = () =>
     new RelayError(
       'too_large',
@@ -17,7 +23,25 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const started = Date.now();
+    const timer =
+      minRate > 0
+        ? setInterval(() => {
+            const late = Date.now() - started - BODY_GRACE_MS;
+            if (late > 0 && size < (late / 1000) * minRate) {
+              cleanup();
+              req.pause();
+              reject(
+                new RelayError(
+                  'request_timeout',
+                  `The body arrived slower than ${minRate} bytes per second.`,
+                ),
+              );
+            }
+          }, RATE_CHECK_MS)
+        : undefined;
     const cleanup = () => {
+      clearInterval(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -37,11 +61,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       cleanup();
       resolve(Buffer.concat(chunks, size));
     };
-    const onError = (err: Error) => {
+    // The client went away mid-body: a client mistake, not a relay failure.
+    const onError = () => {
       cleanup();
-      reject(err);
+      reject(new RelayError('bad_request', 'The request body was cut off.'));
     };
-    const onAborted = () => onError(new Error('request aborted'));
+    const onAborted = onError;
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

@@ -1,13 +1,17 @@
 /**
- * POST /{id} (PROTOCOL.md §2): validate, then hand the message to the live
- * sockets of the inbox or, when none takes it, to the store. The answer is
- * the same whether the owner is online, offline or unknown.
+ * POST /{id} (PROTOCOL.md §2): limit, validate, take the message's id, then
+ * hand the message to the live sockets of the inbox or, when none wrote it,
+ * to the store. `200` only once it was written to a socket or stored; the
+ * answer (status, fields, headers) is the same whether the owner is online,
+ * offline or unknown, and the id comes from one sequence per inbox whichever
+ * path the message took.
  */
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError } from '../errors.js';
 import type { Hub, LiveMessage } from '../hub/hub.js';
-import type { MessageIds } from '../store/message-ids.js';
+import type { Limits } from '../limits.js';
+import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { readBody } from './body.js';
 import { sendJson } from './respond.js';
@@ -15,9 +19,11 @@ import { sendJson } from './respond.js';
 export interface IngressDeps {
   store: Store;
   hub: Hub;
-  ids: MessageIds;
+  limits: Limits;
+  logger: Logger;
   msgTtlMs: number;
   maxMessageBytes: number;
+  bodyMinRate: number;
 }
 
 /** The Idempotency-Key header (1-64 printable ASCII characters), if any. */
@@ -44,14 +50,16 @@ export async function handlePost(
   req: IncomingMessage,
   res: ServerResponse,
   inbox: string,
-  url: URL,
+  query: URLSearchParams,
+  address: string,
   deps: IngressDeps,
 ): Promise<void> {
   const ttlMs = ttlOf(req, deps.msgTtlMs);
-  const idempotencyKey = idempotencyKeyOf(req);
+  const key = idempotencyKeyOf(req);
+  await Promise.all([deps.limits.post(address), deps.limits.inbox(inbox)]);
   const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const binary = contentType === 'application/octet-stream';
-  const body = await readBody(req, deps.maxMessageBytes);
+  const body = await readBody(req, deps.maxMessageBytes, deps.bodyMinRate);
   if (body.length === 0) throw new RelayError('invalid_body', 'The message body is empty.');
   if (!binary && !isUtf8(body)) {
     throw new RelayError(
@@ -60,30 +68,40 @@ export async function handlePost(
     );
   }
   // RFC 8030: TTL 0 means "deliver now or never", like ?store=false.
-  const store = url.searchParams.get('store') !== 'false' && ttlMs > 0;
-  if (idempotencyKey !== undefined) {
-    const prior = await deps.store.recall(inbox, idempotencyKey);
-    if (prior) return sendJson(res, 200, { message: 'sent', id: prior.id, t: prior.t });
+  const store = query.get('store') !== 'false' && ttlMs > 0;
+  const reserved = await deps.store.reserve(inbox, key);
+  if (reserved.prior) {
+    deps.logger.debug('post: repeated idempotency key, first answer returned');
+    return sendJson(res, 200, { message: 'sent', ...reserved.prior });
   }
-  const msg: LiveMessage = { id: deps.ids.next(), body, binary, t: Date.now(), ttlMs, store };
-  const live = await deps.hub.publish(inbox, msg).catch((err: unknown) => {
-    throw err instanceof RelayError ? err : new RelayError('unavailable');
-  });
-  let answer = { id: msg.id, t: msg.t };
-  if (live) {
-    if (idempotencyKey !== undefined && ttlMs > 0) {
-      // Delivered already: a failed note only means a retry could deliver it twice.
-      await deps.store.remember(inbox, idempotencyKey, answer, ttlMs).catch(() => {});
+  const msg: LiveMessage = { id: reserved.id, body, binary, t: Date.now(), ttlMs };
+  let outcome: string;
+  try {
+    if (await deps.hub.publish(inbox, msg)) {
+      outcome = 'delivered live';
+    } else if (store) {
+      await deps.store.append(inbox, msg, key);
+      // Stored is stored: a failed wake only delays delivery to the next flush.
+      await deps.hub.notifyStored(inbox).catch(() => {});
+      outcome = 'stored';
+    } else {
+      outcome = 'dropped: nobody online and store=false';
     }
-  } else if (store) {
-    const stored = await deps.store.append(
-      inbox,
-      { body, binary, t: msg.t, ttlMs },
-      idempotencyKey,
-    );
-    answer = { id: stored.id, t: stored.t };
-    // Stored is stored: a failed wake only delays delivery to the next flush.
-    if (!stored.duplicate) await deps.hub.notifyStored(inbox).catch(() => {});
+  } catch (err) {
+    const code = err instanceof RelayError ? err.code : 'unavailable';
+    deps.logger.debug({ code }, 'post refused');
+    // A retry may try again: release the key (it also expires by itself).
+    if (key !== undefined) await deps.store.forget(inbox, key, msg.id).catch(() => {});
+    throw err instanceof RelayError ? err : new RelayError('unavailable');
   }
-  sendJson(res, 200, { message: 'sent', ...answer });
+  if (key !== undefined && outcome !== 'stored') {
+    // A failed note only means a retry after the pending mark expires could deliver twice.
+    const settle =
+      ttlMs > 0
+        ? deps.store.commit(inbox, key, { id: msg.id, t: msg.t }, ttlMs)
+        : deps.store.forget(inbox, key, msg.id);
+    await settle.catch(() => {});
+  }
+  deps.logger.debug({ outcome, bytes: body.length }, 'post');
+  sendJson(res, 200, { message: 'sent', id: msg.id, t: msg.t });
 }

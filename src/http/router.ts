@@ -1,7 +1,8 @@
 /**
  * Routes every HTTP request (PROTOCOL.md §2, §5): ops endpoints, POST /{id},
  * CORS preflight, and the catalog's answers for everything else. Errors
- * become catalog answers in one place.
+ * become catalog answers in one place; nothing a client sends can throw out
+ * of it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInboxId } from '../auth/ids.js';
@@ -13,6 +14,28 @@ import { PREFLIGHT_HEADERS, sendError } from './respond.js';
 
 export type RouterDeps = IngressDeps & OpsDeps & { logger: Logger };
 
+/**
+ * Splits a request target into path and query without `new URL` (which
+ * throws on targets like `//[` or `//x:99999`). An absolute-form target
+ * (`http://host/path`, RFC 9112 §3.2.2) counts by its path.
+ */
+export function parseTarget(target: string | undefined): { path: string; query: URLSearchParams } {
+  let raw = target ?? '/';
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(raw);
+  if (origin) raw = raw.slice(origin[0].length) || '/';
+  const q = raw.indexOf('?');
+  return {
+    path: q < 0 ? raw : raw.slice(0, q),
+    query: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)),
+  };
+}
+
+/** Catalog errors that are the client's doing: logged at debug, never as relay failures. */
+export function logFailure(log: Logger, err: unknown, relayErr: RelayError, what: string): void {
+  if (relayErr.code === 'internal') log.error({ err }, `${what} failed`);
+  else log.debug({ code: relayErr.code }, `${what} refused`);
+}
+
 export type Route =
   | { kind: 'ops'; name: string }
   | { kind: 'inbox'; inbox: string }
@@ -20,6 +43,7 @@ export type Route =
 
 /** Classifies a request path; shared by the HTTP router and the upgrade handler. */
 export function route(pathname: string): Route {
+  if (!pathname.startsWith('/')) return { kind: 'error', error: new RelayError('not_found') };
   const segments = pathname.split('/').slice(1);
   const first = segments[0] ?? '';
   if (segments.length === 1 && OPS_PATHS.has(first)) return { kind: 'ops', name: first };
@@ -35,10 +59,10 @@ function notAllowed(allow: string): RelayError {
 
 export function createRouter(deps: RouterDeps) {
   const log = deps.logger.child({ component: 'http' });
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse, address: string): Promise<void> => {
     try {
-      const url = new URL(req.url ?? '/', 'http://relay');
-      const r = route(url.pathname);
+      const { path, query } = parseTarget(req.url);
+      const r = route(path);
       const method = req.method ?? 'GET';
       if (r.kind === 'error') throw r.error;
       if (method === 'OPTIONS') {
@@ -49,14 +73,16 @@ export function createRouter(deps: RouterDeps) {
         if (method !== 'GET' && method !== 'HEAD') throw notAllowed('GET, HEAD, OPTIONS');
         return await handleOps(r.name, res, deps);
       }
-      if (method === 'POST') return await handlePost(req, res, r.inbox, url, deps);
+      if (method === 'POST') return await handlePost(req, res, r.inbox, query, address, deps);
       if (method === 'GET') throw new RelayError('upgrade_required');
       throw notAllowed('GET, POST, OPTIONS');
     } catch (err) {
       const relayErr = toRelayError(err);
-      if (relayErr.code === 'internal') log.error({ err }, 'request failed');
+      logFailure(log, err, relayErr, 'request');
       // A body we stopped reading: close the connection after the answer.
-      if (relayErr.code === 'too_large') res.setHeader('Connection', 'close');
+      if (relayErr.code === 'too_large' || relayErr.code === 'request_timeout') {
+        if (!res.headersSent) res.setHeader('Connection', 'close');
+      }
       sendError(res, relayErr);
     }
   };

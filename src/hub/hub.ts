@@ -4,17 +4,17 @@
  * process; a Redis hub spans many.
  *
  * Contract:
- * - `publish` offers a message to every sink subscribed to the inbox and
- *   resolves true if at least one sink took it live, so that the caller need
- *   not store it. It resolves false when no sink took it, and also whenever
- *   an ack-mode sink is subscribed anywhere: ack mode receives every message
- *   from the store (PROTOCOL.md §3.3), so the caller must store it; legacy
- *   sinks of that inbox are then not offered it live either (they get it
- *   from the store too, each message going to one socket). A sink that took a message
- *   reports later whether the write succeeded; if every sink that took it
- *   fails, the hub hands the message to its `undelivered` callback (which
- *   stores it unless the sender said `store=false`), so a taken message is
- *   never dropped.
+ * - `publish` offers a message to every sink subscribed to the inbox, on any
+ *   node, and resolves true only once at least one sink has written it to
+ *   its socket (PROTOCOL.md §2: "200 is a promise"). It resolves false when
+ *   no sink wrote it within the write timeout (none there, all closed, slow,
+ *   busy flushing, or a node that does not answer), so that the caller stores
+ *   it; and also whenever an ack-mode sink is subscribed anywhere: ack mode
+ *   receives every message from the store (§3.3), so the caller must store
+ *   it; legacy sinks of that inbox are then not offered it live either (they
+ *   get it from the store too, each message going to one socket). A write
+ *   that completes after the timeout means the message is delivered twice
+ *   (live and from the store), never lost.
  * - `notifyStored` wakes every sink of the inbox, on any node, so that it
  *   flushes the store. Call it after the append has completed.
  * - `subscribe` resolves, with the function that unsubscribes, once the sink
@@ -27,19 +27,17 @@ export interface LiveMessage {
   binary: boolean;
   t: number;
   ttlMs: number;
-  /** False for `?store=false`: a message that no socket could take is dropped. */
-  store: boolean;
 }
 
 export interface LiveSink {
   /** Ack-mode sessions take nothing live: every message reaches them through the store. */
   readonly ackMode: boolean;
   /**
-   * Takes the message (returns true) or refuses it (closed, slow consumer).
-   * When it takes it, it calls `done` exactly once, never synchronously, with
-   * whether the frame was written.
+   * Writes the message as one frame. Resolves true once the frame was
+   * written to the socket, false when it was not or cannot be (closed, over
+   * the buffer limit, flushing stored messages). Never rejects.
    */
-  offer(msg: LiveMessage, done: (written: boolean) => void): boolean;
+  deliver(msg: LiveMessage): Promise<boolean>;
   /** Messages were stored for this inbox: flush them. */
   wake(): void;
 }
@@ -47,11 +45,14 @@ export interface LiveSink {
 /** What one node did with a live message. */
 export type LocalDelivery = 'taken' | 'refused' | 'ack';
 
-export type UndeliveredHandler = (inbox: string, msg: LiveMessage) => void;
+/** How long a publish waits for a local socket to write a live message. */
+export const WRITE_TIMEOUT_MS = 250;
 
 export interface Hub {
   subscribe(inbox: string, sink: LiveSink): Promise<() => void>;
   publish(inbox: string, msg: LiveMessage): Promise<boolean>;
   notifyStored(inbox: string): Promise<void>;
+  /** Authenticated sinks of the inbox on this node. */
+  localCount(inbox: string): number;
   close(): Promise<void>;
 }

@@ -1,10 +1,14 @@
 /** The in-process hub: sinks in a map, delivery by direct call. */
-import type { Hub, LiveMessage, LiveSink, LocalDelivery, UndeliveredHandler } from './hub.js';
+import {
+  WRITE_TIMEOUT_MS,
+  type Hub,
+  type LiveMessage,
+  type LiveSink,
+  type LocalDelivery,
+} from './hub.js';
 
 export class LocalHub implements Hub {
   private readonly sinks = new Map<string, Set<LiveSink>>();
-
-  constructor(private readonly undelivered: UndeliveredHandler) {}
 
   async subscribe(inbox: string, sink: LiveSink): Promise<() => void> {
     return this.subscribeLocal(inbox, sink);
@@ -22,33 +26,38 @@ export class LocalHub implements Hub {
     };
   }
 
+  localCount(inbox: string): number {
+    return this.sinks.get(inbox)?.size ?? 0;
+  }
+
   async publish(inbox: string, msg: LiveMessage): Promise<boolean> {
-    return this.deliverLocal(inbox, msg) === 'taken';
+    return (await this.deliverLocal(inbox, msg)) === 'taken';
   }
 
   /**
-   * Offers `msg` to the local sinks of `inbox`: 'taken' if any took it,
-   * 'ack' (offered to none) if an ack-mode sink is here, else 'refused'.
+   * Offers `msg` to the local sinks of `inbox`: 'taken' once one of them
+   * wrote it; 'ack' (offered to none) if an ack-mode sink is here; else,
+   * when every write failed or none finished within WRITE_TIMEOUT_MS, 'refused'.
    */
-  protected deliverLocal(inbox: string, msg: LiveMessage): LocalDelivery {
+  protected deliverLocal(inbox: string, msg: LiveMessage): Promise<LocalDelivery> {
     const set = this.sinks.get(inbox);
-    if (!set || set.size === 0) return 'refused';
-    for (const sink of set) if (sink.ackMode) return 'ack';
-    // `pending` starts at 1 so that no `done` can settle before every sink was offered.
-    let pending = 1;
-    let written = false;
-    let taken = 0;
-    const done = (ok: boolean): void => {
-      written ||= ok;
-      if (--pending === 0 && !written && taken > 0) this.undelivered(inbox, msg);
-    };
-    for (const sink of [...set]) {
-      pending++;
-      if (sink.offer(msg, done)) taken++;
-      else pending--;
-    }
-    done(false);
-    return taken > 0 ? 'taken' : 'refused';
+    if (!set || set.size === 0) return Promise.resolve('refused');
+    for (const sink of set) if (sink.ackMode) return Promise.resolve('ack');
+    const writes = [...set].map((sink) => sink.deliver(msg));
+    return new Promise((resolve) => {
+      let left = writes.length;
+      const settle = (result: LocalDelivery) => {
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const timer = setTimeout(() => settle('refused'), WRITE_TIMEOUT_MS);
+      for (const write of writes) {
+        void write.then(
+          (ok) => (ok ? settle('taken') : --left === 0 && settle('refused')),
+          () => --left === 0 && settle('refused'),
+        );
+      }
+    });
   }
 
   async notifyStored(inbox: string): Promise<void> {

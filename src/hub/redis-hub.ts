@@ -8,10 +8,10 @@
  *
  * publish (legacy rule "online: forward without storing; offline: store"):
  *   deliver to local sinks; read the presence hash; forward the message to
- *   every other present node and wait for its reply (taken, refused, or
- *   "ack": an ack-mode session is there, so the message must be stored).
- *   A node that took a message stores it itself if its write then fails (the
- *   `undelivered` handler). No reply within FORWARD_TIMEOUT_MS (node dead,
+ *   every other present node and wait for its reply (taken: written to a
+ *   socket; refused; or "ack": an ack-mode session is there, so the message
+ *   must be stored). A node replies once its local write finished or its
+ *   WRITE_TIMEOUT_MS passed. No reply within FORWARD_TIMEOUT_MS (node dead,
  *   pub/sub message lost) counts as refused, so the caller stores the message:
  *   a dead node costs latency, never a message (at worst a duplicate).
  *
@@ -33,10 +33,18 @@ import { randomBytes } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnections } from '../redis/connect.js';
-import type { LiveMessage, LiveSink, LocalDelivery, UndeliveredHandler } from './hub.js';
+import type { LiveMessage, LiveSink, LocalDelivery } from './hub.js';
 import { LocalHub } from './local-hub.js';
 
 export const PRESENCE_TTL_MS = 60_000;
+
+// KEYS presence; ARGV node until ttl. Runs on a full Redis (maxmemory reached):
+// presence is one small field per authenticated socket's node, and without it
+// owners on other relays would stop getting live messages.
+const PRESENCE = `#!lua flags=allow-oom
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('PEXPIRE', KEYS[1], ARGV[3])
+`;
 export const FORWARD_TIMEOUT_MS = 500;
 
 type Envelope =
@@ -49,7 +57,6 @@ type Envelope =
       t: number;
       ttlMs: number;
       binary: boolean;
-      store: boolean;
     }
   | { k: 'ack'; rid: number; result: LocalDelivery }
   | { k: 'wake'; inbox: string };
@@ -78,10 +85,10 @@ export class RedisHub extends LocalHub {
   constructor(
     private readonly conn: RedisConnections,
     private readonly prefix: string,
-    undelivered: UndeliveredHandler,
     private readonly logger: Logger,
   ) {
-    super(undelivered);
+    super();
+    conn.client.defineCommand('npchatPresence', { numberOfKeys: 1, lua: PRESENCE });
     this.channel = this.nodeChannel(this.nodeId);
     const event = conn.sharded ? 'smessageBuffer' : 'messageBuffer';
     conn.subscriber.on(event, (channel: Buffer, message: Buffer) => {
@@ -121,14 +128,15 @@ export class RedisHub extends LocalHub {
 
   /** Marks this node present for the inbox: one round trip (one key, so one slot). */
   private async setPresence(inbox: string): Promise<void> {
-    const key = this.presenceKey(inbox);
-    const results = await this.conn.client
-      .multi()
-      .hset(key, this.nodeId, Date.now() + PRESENCE_TTL_MS)
-      .pexpire(key, PRESENCE_TTL_MS)
-      .exec();
-    const failed = results?.find(([err]) => err)?.[0];
-    if (!results || failed) throw failed ?? new Error('presence write aborted');
+    const client = this.conn.client as unknown as {
+      npchatPresence(key: string, node: string, until: number, ttl: number): Promise<number>;
+    };
+    await client.npchatPresence(
+      this.presenceKey(inbox),
+      this.nodeId,
+      Date.now() + PRESENCE_TTL_MS,
+      PRESENCE_TTL_MS,
+    );
   }
 
   /** Best effort: a presence that is not removed expires with PRESENCE_TTL_MS. */
@@ -168,16 +176,19 @@ export class RedisHub extends LocalHub {
   }
 
   override async publish(inbox: string, msg: LiveMessage): Promise<boolean> {
-    const local = this.deliverLocal(inbox, msg);
+    const localWrite = this.deliverLocal(inbox, msg);
     let nodes: string[];
     try {
       nodes = await this.liveNodes(inbox);
     } catch {
-      if (local === 'taken') return true;
+      if ((await localWrite) === 'taken') return true;
       throw new RelayError('unavailable', 'The relay cannot reach its store now.');
     }
     const remote = nodes.filter((n) => n !== this.nodeId);
-    const results = [local, ...(await Promise.all(remote.map((n) => this.forward(n, inbox, msg))))];
+    const results = await Promise.all([
+      localWrite,
+      ...remote.map((n) => this.forward(n, inbox, msg)),
+    ]);
     // An ack-mode session anywhere receives only from the store: store it.
     return !results.includes('ack') && results.includes('taken');
   }
@@ -201,7 +212,6 @@ export class RedisHub extends LocalHub {
         t: msg.t,
         ttlMs: msg.ttlMs,
         binary: msg.binary,
-        store: msg.store,
       };
       this.send(nodeId, encode(env, msg.body)).then(
         (receivers) => receivers === 0 && settle('refused'), // nobody listens: the node is gone
@@ -219,23 +229,23 @@ export class RedisHub extends LocalHub {
     );
   }
 
+  /** A message on this node's channel. Nothing it holds may throw out of the Redis callback. */
   private onMessage(buf: Buffer): void {
-    let parsed: { env: Envelope; body: Buffer };
     try {
-      parsed = decode(buf);
-    } catch {
-      this.logger.warn('unreadable hub message ignored');
-      return;
-    }
-    const { env, body } = parsed;
-    if (env.k === 'ack') {
-      this.pending.get(env.rid)?.(env.result);
-    } else if (env.k === 'wake') {
-      this.wakeLocal(env.inbox);
-    } else if (env.k === 'fwd') {
-      const { inbox, id, t, ttlMs, binary, store } = env;
-      const result = this.deliverLocal(inbox, { id, t, ttlMs, binary, store, body });
-      this.send(env.from, encode({ k: 'ack', rid: env.rid, result })).catch(() => {});
+      const { env, body } = decode(buf);
+      if (env.k === 'ack') {
+        this.pending.get(env.rid)?.(env.result);
+      } else if (env.k === 'wake') {
+        this.wakeLocal(env.inbox);
+      } else if (env.k === 'fwd') {
+        const { inbox, id, t, ttlMs, binary } = env;
+        void this.deliverLocal(inbox, { id, t, ttlMs, binary, body })
+          .catch((): LocalDelivery => 'refused')
+          .then((result) => this.send(env.from, encode({ k: 'ack', rid: env.rid, result })))
+          .catch(() => {});
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'unreadable hub message ignored');
     }
   }
 

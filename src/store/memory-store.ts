@@ -2,20 +2,51 @@
  * The embedded store: per-inbox queues in this process's memory, expired
  * messages swept every `cleanPeriodMs`. Nothing survives a crash; the
  * persist file (store/persist.ts) keeps the queue across a graceful restart.
+ *
+ * Memory bound: every entry is charged its body plus a fixed overhead
+ * (ENTRY_OVERHEAD for a message, KEY_OVERHEAD plus the key for an
+ * idempotency key), and the total never passes `maxBytes`: an append or a
+ * reservation that would pass it is refused with 503 and a Retry-After of one
+ * sweep period, while leasing, removing and releasing keep working.
  */
-import type { MessageIds } from './message-ids.js';
+import { RelayError } from '../errors.js';
+import { MessageIds } from './message-ids.js';
 import {
   compareIds,
+  inboxFull,
+  inProgress,
+  PENDING_MS,
+  UNLIMITED,
   type Answer,
   type Appended,
+  type InboxQuota,
   type NewMessage,
+  type Reservation,
   type Store,
   type StoredMessage,
 } from './store.js';
 
+/** Bytes charged per stored message beyond its body (objects, map entry, id). */
+export const ENTRY_OVERHEAD = 400;
+/** Bytes charged per idempotency key beyond the key itself. */
+export const KEY_OVERHEAD = 200;
+
 interface Entry {
   msg: StoredMessage;
   leasedUntil: number;
+}
+
+interface Queue {
+  /** message id -> entry, in id order. */
+  entries: Map<string, Entry>;
+  /** Sum of the bodies, for the inbox quota. */
+  bytes: number;
+  lastId: string;
+}
+
+interface KeyState extends Answer {
+  pending: boolean;
+  expiresAt: number;
 }
 
 /** Everything the memory store holds, for the persist file (leases are not kept). */
@@ -26,62 +57,166 @@ export interface MemorySnapshot {
 
 export interface MemoryStoreOptions {
   cleanPeriodMs: number;
-  ids: MessageIds;
+  ids?: MessageIds;
+  quota?: InboxQuota;
+  /** Bound of the whole store in bytes (NPCHAT_STORE_MAX_BYTES). */
+  maxBytes?: number;
   now?: () => number;
 }
 
 export class MemoryStore implements Store {
   readonly kind = 'memory';
-  /** inbox -> (message id -> entry), in insertion (= id) order. */
-  private readonly inboxes = new Map<string, Map<string, Entry>>();
-  /** inbox -> (idempotency key -> first answer, with its expiry). */
-  private readonly keys = new Map<string, Map<string, Answer & { expiresAt: number }>>();
+  private readonly inboxes = new Map<string, Queue>();
+  /** inbox -> (idempotency key -> answer or reservation, with its expiry). */
+  private readonly keys = new Map<string, Map<string, KeyState>>();
   private readonly now: () => number;
   private readonly timer: NodeJS.Timeout;
   private readonly ids: MessageIds;
+  private readonly quota: InboxQuota;
+  private readonly maxBytes: number;
+  private readonly retryAfter: string;
+  /** Bytes charged for everything held now. */
+  bytes = 0;
 
   constructor(options: MemoryStoreOptions) {
     this.now = options.now ?? Date.now;
-    this.ids = options.ids;
+    this.ids = options.ids ?? new MessageIds();
+    this.quota = options.quota ?? UNLIMITED;
+    this.maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
+    this.retryAfter = String(Math.max(1, Math.ceil(options.cleanPeriodMs / 1000)));
     this.timer = setInterval(() => this.sweep(), options.cleanPeriodMs);
     this.timer.unref();
   }
 
+  /** Messages held now (all inboxes). */
+  get size(): number {
+    let n = 0;
+    for (const q of this.inboxes.values()) n += q.entries.size;
+    return n;
+  }
+
+  private charge(bytes: number, force = false): void {
+    if (!force && this.bytes + bytes > this.maxBytes) {
+      throw new RelayError(
+        'unavailable',
+        'The relay holds as many messages as it can; retry after some have been delivered or expired.',
+        { 'Retry-After': this.retryAfter },
+      );
+    }
+    this.bytes += bytes;
+  }
+
+  async reserve(inbox: string, idempotencyKey?: string): Promise<Reservation> {
+    if (idempotencyKey === undefined) return { id: this.ids.next() };
+    const known = this.known(inbox, idempotencyKey);
+    if (known?.pending) throw inProgress();
+    if (known) return { prior: { id: known.id, t: known.t } };
+    const id = this.ids.next();
+    this.note(inbox, idempotencyKey, { id, t: 0, pending: true }, this.now() + PENDING_MS);
+    return { id };
+  }
+
   async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
     // Synchronous from check to insert: atomic in this single-threaded store.
-    const prior = idempotencyKey === undefined ? null : this.known(inbox, idempotencyKey);
-    if (prior) return { ...prior, duplicate: true };
-    const stored: StoredMessage = { ...msg, id: this.ids.next(), expiresAt: msg.t + msg.ttlMs };
+    const known = idempotencyKey === undefined ? null : this.known(inbox, idempotencyKey);
+    if (known && !(known.pending && known.id === msg.id)) {
+      if (known.pending) throw inProgress();
+      return { id: known.id, t: known.t, expiresAt: known.expiresAt, duplicate: true };
+    }
+    const queue = this.inboxes.get(inbox);
+    const size = msg.body.length;
+    if (queue) {
+      this.dropExpired(inbox, queue, this.now());
+      if (
+        queue.entries.size >= this.quota.maxMessages ||
+        queue.bytes + size > this.quota.maxBytes
+      ) {
+        throw inboxFull();
+      }
+    } else if (size > this.quota.maxBytes) {
+      throw inboxFull();
+    }
+    this.charge(size + ENTRY_OVERHEAD);
+    const id = msg.id ?? this.ids.next();
+    const stored: StoredMessage = { ...msg, id, expiresAt: msg.t + msg.ttlMs };
+    this.insert(inbox, stored);
+    if (idempotencyKey !== undefined) {
+      this.note(inbox, idempotencyKey, { id, t: stored.t, pending: false }, stored.expiresAt);
+    }
+    return { id, t: stored.t, expiresAt: stored.expiresAt, duplicate: false };
+  }
+
+  /** Adds a message in id order (a reserved id may arrive after a later one). */
+  private insert(inbox: string, stored: StoredMessage): void {
     let queue = this.inboxes.get(inbox);
-    if (!queue) this.inboxes.set(inbox, (queue = new Map()));
-    queue.set(stored.id, { msg: stored, leasedUntil: 0 });
-    if (idempotencyKey !== undefined) this.note(inbox, idempotencyKey, stored, stored.expiresAt);
-    return { id: stored.id, t: stored.t, expiresAt: stored.expiresAt, duplicate: false };
+    if (!queue) {
+      queue = { entries: new Map(), bytes: 0, lastId: stored.id };
+      this.inboxes.set(inbox, queue);
+    }
+    queue.entries.set(stored.id, { msg: stored, leasedUntil: 0 });
+    queue.bytes += stored.body.length;
+    if (compareIds(stored.id, queue.lastId) >= 0) {
+      queue.lastId = stored.id;
+    } else {
+      queue.entries = new Map([...queue.entries].sort(([a], [b]) => compareIds(a, b)));
+    }
   }
 
-  async recall(inbox: string, idempotencyKey: string): Promise<Answer | null> {
-    const known = this.known(inbox, idempotencyKey);
-    return known && { id: known.id, t: known.t };
-  }
-
-  async remember(
+  async commit(
     inbox: string,
     idempotencyKey: string,
     answer: Answer,
     ttlMs: number,
   ): Promise<void> {
-    this.note(inbox, idempotencyKey, answer, this.now() + ttlMs);
+    this.note(inbox, idempotencyKey, { ...answer, pending: false }, this.now() + ttlMs);
   }
 
-  private known(inbox: string, key: string): (Answer & { expiresAt: number }) | null {
+  async forget(inbox: string, idempotencyKey: string, id: string): Promise<void> {
+    const known = this.keys.get(inbox)?.get(idempotencyKey);
+    if (known?.pending && known.id === id) this.unnote(inbox, idempotencyKey);
+  }
+
+  private known(inbox: string, key: string): KeyState | null {
     const known = this.keys.get(inbox)?.get(key);
     return known && known.expiresAt > this.now() ? known : null;
   }
 
-  private note(inbox: string, key: string, answer: Answer, expiresAt: number): void {
+  private note(
+    inbox: string,
+    key: string,
+    state: Omit<KeyState, 'expiresAt'>,
+    expiresAt: number,
+    force = false,
+  ): void {
     let map = this.keys.get(inbox);
     if (!map) this.keys.set(inbox, (map = new Map()));
-    map.set(key, { id: answer.id, t: answer.t, expiresAt });
+    if (!map.has(key)) this.charge(KEY_OVERHEAD + key.length, force);
+    map.set(key, { id: state.id, t: state.t, pending: state.pending, expiresAt });
+  }
+
+  private unnote(inbox: string, key: string): void {
+    const map = this.keys.get(inbox);
+    if (!map?.delete(key)) return;
+    this.bytes -= KEY_OVERHEAD + key.length;
+    if (map.size === 0) this.keys.delete(inbox);
+  }
+
+  private drop(inbox: string, queue: Queue, id: string): boolean {
+    const entry = queue.entries.get(id);
+    if (!entry) return false;
+    queue.entries.delete(id);
+    queue.bytes -= entry.msg.body.length;
+    this.bytes -= entry.msg.body.length + ENTRY_OVERHEAD;
+    if (queue.entries.size === 0) this.inboxes.delete(inbox);
+    return true;
+  }
+
+  private dropExpired(inbox: string, queue: Queue, now: number): number {
+    let n = 0;
+    for (const [id, entry] of queue.entries) {
+      if (entry.msg.expiresAt <= now && this.drop(inbox, queue, id)) n++;
+    }
+    return n;
   }
 
   async lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]> {
@@ -89,17 +224,16 @@ export class MemoryStore implements Store {
     const out: StoredMessage[] = [];
     if (!queue) return out;
     const now = this.now();
-    for (const [id, entry] of queue) {
+    for (const [id, entry] of queue.entries) {
       if (out.length >= max) break;
       if (entry.msg.expiresAt <= now) {
-        queue.delete(id);
+        this.drop(inbox, queue, id);
         continue;
       }
       if (entry.leasedUntil > now) continue;
       entry.leasedUntil = now + leaseMs;
       out.push(entry.msg);
     }
-    if (queue.size === 0) this.inboxes.delete(inbox);
     return out;
   }
 
@@ -107,8 +241,7 @@ export class MemoryStore implements Store {
     const queue = this.inboxes.get(inbox);
     if (!queue) return 0;
     let n = 0;
-    for (const id of ids) if (queue.delete(id)) n++;
-    if (queue.size === 0) this.inboxes.delete(inbox);
+    for (const id of ids) if (this.drop(inbox, queue, id)) n++;
     return n;
   }
 
@@ -116,53 +249,54 @@ export class MemoryStore implements Store {
     const queue = this.inboxes.get(inbox);
     if (!queue) return;
     for (const id of ids) {
-      const entry = queue.get(id);
+      const entry = queue.entries.get(id);
       if (entry) entry.leasedUntil = 0;
     }
   }
 
-  /** Deletes every expired message; returns how many. */
+  /** Deletes every expired message and key; returns how many messages. */
   sweep(): number {
     const now = this.now();
     let n = 0;
-    for (const [inbox, queue] of this.inboxes) {
-      for (const [id, entry] of queue) {
-        if (entry.msg.expiresAt <= now) {
-          queue.delete(id);
-          n++;
-        }
-      }
-      if (queue.size === 0) this.inboxes.delete(inbox);
-    }
+    for (const [inbox, queue] of this.inboxes) n += this.dropExpired(inbox, queue, now);
     for (const [inbox, map] of this.keys) {
-      for (const [key, known] of map) if (known.expiresAt <= now) map.delete(key);
-      if (map.size === 0) this.keys.delete(inbox);
+      for (const [key, known] of map) if (known.expiresAt <= now) this.unnote(inbox, key);
     }
     return n;
   }
 
-  snapshot(): MemorySnapshot {
-    const out: MemorySnapshot = { messages: [], keys: [] };
+  /** Every message and answered key, one at a time (the persist file streams them). */
+  *entries(): Generator<
+    | { kind: 'message'; value: StoredMessage & { inbox: string } }
+    | { kind: 'key'; value: MemorySnapshot['keys'][number] }
+  > {
     for (const [inbox, queue] of this.inboxes) {
-      for (const { msg } of queue.values()) out.messages.push({ ...msg, inbox });
+      for (const { msg } of queue.entries.values()) {
+        yield { kind: 'message', value: { ...msg, inbox } };
+      }
     }
     for (const [inbox, map] of this.keys) {
-      for (const [key, known] of map) out.keys.push({ inbox, key, ...known });
+      for (const [key, { id, t, pending, expiresAt }] of map) {
+        if (!pending) yield { kind: 'key', value: { inbox, key, id, t, expiresAt } };
+      }
     }
-    return out;
   }
 
-  /** Adds saved messages (in id order per inbox) and keys; ids continue above them. */
-  restore(snapshot: MemorySnapshot): void {
-    const messages = [...snapshot.messages].sort((a, b) => compareIds(a.id, b.id));
-    for (const { inbox, ...msg } of messages) {
-      let queue = this.inboxes.get(inbox);
-      if (!queue) this.inboxes.set(inbox, (queue = new Map()));
-      queue.set(msg.id, { msg, leasedUntil: 0 });
-      this.ids.advance(msg.id);
-    }
-    for (const { inbox, key, ...answer } of snapshot.keys)
-      this.note(inbox, key, answer, answer.expiresAt);
+  /**
+   * Adds a saved message (ids continue above it). It was accepted before the
+   * restart, so it is kept even past the bound (if the bound was lowered):
+   * new appends are then refused until the queue drains.
+   */
+  restoreMessage(saved: StoredMessage & { inbox: string }): void {
+    const { inbox, ...msg } = saved;
+    this.charge(msg.body.length + ENTRY_OVERHEAD, true);
+    this.insert(inbox, msg);
+    this.ids.advance(msg.id);
+  }
+
+  restoreKey(saved: MemorySnapshot['keys'][number]): void {
+    const { inbox, key, id, t, expiresAt } = saved;
+    this.note(inbox, key, { id, t, pending: false }, expiresAt, true);
   }
 
   async ping(): Promise<void> {}

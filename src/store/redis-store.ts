@@ -4,75 +4,150 @@
  * Lua scripts below run atomically on one node.
  *
  * Keys (P = prefix, I = inbox id):
- *   P{I}:seq  last message id (string; outlives the queue by SEQ_SLACK_MS so ids never repeat)
+ *   P{I}:seq  last message id taken (string; kept SEQ_SLACK_MS after the last
+ *             reservation; ids also never go below the clock in microseconds)
  *   P{I}:q    zset  message id -> id           (order)
- *   P{I}:m    hash  message id -> "t:expiresAt:binary:" .. body (bytes)
+ *   P{I}:m    hash  message id -> "t:expiresAt:binary:" .. body (bytes); t and
+ *             expiresAt are 13-digit ms, so the header is HEADER_BYTES long
  *   P{I}:x    zset  message id -> expiresAt    (expiry index)
  *   P{I}:l    zset  message id -> leasedUntil  (leases)
- *   P{I}:k:H  "id:t:expiresAt" of the first POST with idempotency key H
- *             (H = base64url SHA-256 of the key), expiring with that message
- * Every key expires a little after the inbox's last message, so an abandoned
- * inbox leaves nothing behind; expired messages are trimmed on every append
- * and lease, so nothing grows without bound.
+ *   P{I}:b    sum of the stored bodies' bytes  (inbox quota)
+ *   P{I}:k:H  idempotency key H (base64url SHA-256 of the key): "id:t:expiresAt"
+ *             once answered (expiring with that message), "p:id" while pending
+ * Every queue key expires a little after the inbox's last message, so an
+ * abandoned inbox leaves nothing behind; expired messages are trimmed on
+ * every append and skipped (and deleted) by every lease.
+ *
+ * A full Redis (maxmemory with noeviction): appends and reservations are
+ * refused (503), but LEASE, REMOVE and release run with the `allow-oom` flag
+ * (Redis 7+), since they only delete or re-score existing members, so owners
+ * keep receiving and acknowledging, which is what frees memory.
  */
 import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { RedisClient } from '../redis/connect.js';
-import type { Answer, Appended, NewMessage, Store, StoredMessage } from './store.js';
+import {
+  inboxFull,
+  inProgress,
+  PENDING_MS,
+  UNLIMITED,
+  type Answer,
+  type Appended,
+  type InboxQuota,
+  type NewMessage,
+  type Reservation,
+  type Store,
+  type StoredMessage,
+} from './store.js';
 
-/** Ids stay monotonic while the seq key lives: keep it well past the last message. */
+/** Ids stay monotonic while the seq key lives (and by the clock after). */
 const SEQ_SLACK_MS = 3_600_000;
+/** "ttttttttttttt:eeeeeeeeeeeee:b:" before every stored body. */
+const HEADER_BYTES = 30;
 
-// Removes up to 500 expired messages of the inbox (every key but seq).
-const TRIM = `
-local function trim(q, m, x, l, now)
-  local old = redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, 500)
-  if #old > 0 then
-    redis.call('ZREM', q, unpack(old))
-    redis.call('HDEL', m, unpack(old))
-    redis.call('ZREM', x, unpack(old))
-    redis.call('ZREM', l, unpack(old))
+// Deletes the given message ids from every index and the byte count, in
+// chunks (Lua's unpack has a stack limit).
+const DROP = `
+local function drop(q, m, x, l, b, ids)
+  local n = 0
+  local bytes = 0
+  for i = 1, #ids, 500 do
+    local chunk = { unpack(ids, i, math.min(i + 499, #ids)) }
+    for _, id in ipairs(chunk) do
+      local len = redis.call('HSTRLEN', m, id)
+      if len > 0 then bytes = bytes + len - ${HEADER_BYTES} end
+    end
+    n = n + redis.call('ZREM', q, unpack(chunk))
+    redis.call('HDEL', m, unpack(chunk))
+    redis.call('ZREM', x, unpack(chunk))
+    redis.call('ZREM', l, unpack(chunk))
   end
+  if bytes > 0 and redis.call('DECRBY', b, bytes) <= 0 then redis.call('DEL', b) end
+  return n
 end
 `;
 
-// KEYS seq q m x l k; ARGV now t ttlMs binary body useKey -> { id, t, expiresAt, duplicate }
+// Removes up to 500 expired messages of the inbox.
+const TRIM = `${DROP}
+local function trim(q, m, x, l, b, now)
+  drop(q, m, x, l, b, redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, 500))
+end
+`;
+
+// KEYS seq k; ARGV now useKey -> { 'new', id } | { 'done', id, t } | { 'busy' }
+const RESERVE = `
+local now = tonumber(ARGV[1])
+if ARGV[2] == '1' then
+  local prior = redis.call('GET', KEYS[2])
+  if prior then
+    local pid, pt = string.match(prior, '^(%d+):(%d+):')
+    if pid then return { 'done', pid, pt } end
+    return { 'busy' }
+  end
+end
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local sid = string.format('%.0f', math.max(last + 1, now * 1000))
+redis.call('SET', KEYS[1], sid, 'PX', ${SEQ_SLACK_MS})
+if ARGV[2] == '1' then redis.call('SET', KEYS[2], 'p:' .. sid, 'PX', ${PENDING_MS}) end
+return { 'new', sid }
+`;
+
+// KEYS seq q m x l b k; ARGV now id t ttlMs binary body useKey maxMessages maxBytes
+//   -> { 'ok', id, expiresAt } | { 'done', id, t, expiresAt } | { 'busy' } | { 'full' }
 const APPEND = `${TRIM}
 local now = tonumber(ARGV[1])
-local t = tonumber(ARGV[2])
-local expiresAt = t + tonumber(ARGV[3])
-if ARGV[6] == '1' then
-  local prior = redis.call('GET', KEYS[6])
-  if prior then
+local t = tonumber(ARGV[3])
+local expiresAt = t + tonumber(ARGV[4])
+local sid = ARGV[2]
+if ARGV[7] == '1' then
+  local prior = redis.call('GET', KEYS[7])
+  if prior and prior ~= 'p:' .. sid then
     local pid, pt, pexp = string.match(prior, '^(%d+):(%d+):(%d+)$')
-    return { pid, pt, pexp, '1' }
+    if pid then return { 'done', pid, pt, pexp } end
+    return { 'busy' }
   end
 end
-trim(KEYS[2], KEYS[3], KEYS[4], KEYS[5], now)
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local id = math.max(last + 1, now * 1000)
-local sid = string.format('%.0f', id)
-redis.call('ZADD', KEYS[2], id, sid)
-redis.call('HSET', KEYS[3], sid, string.format('%.0f:%.0f:%s:', t, expiresAt, ARGV[4]) .. ARGV[5])
+trim(KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
+local size = string.len(ARGV[6])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[8])
+  or tonumber(redis.call('GET', KEYS[6]) or '0') + size > tonumber(ARGV[9]) then
+  return { 'full' }
+end
+if sid == '' then
+  local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+  sid = string.format('%.0f', math.max(last + 1, now * 1000))
+  redis.call('SET', KEYS[1], sid, 'PX', ${SEQ_SLACK_MS})
+end
+redis.call('ZADD', KEYS[2], tonumber(sid), sid)
+redis.call('HSET', KEYS[3], sid, string.format('%013.0f:%013.0f:%s:', t, expiresAt, ARGV[5]) .. ARGV[6])
 redis.call('ZADD', KEYS[4], expiresAt, sid)
+redis.call('INCRBY', KEYS[6], size)
 local latest = tonumber(redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')[2])
 local keep = math.max(latest - now, 1) + 60000
-for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], keep) end
-redis.call('SET', KEYS[1], sid, 'PX', keep + ${SEQ_SLACK_MS})
+for i = 2, 6 do redis.call('PEXPIRE', KEYS[i], keep) end
 local texp = string.format('%.0f', expiresAt)
-if ARGV[6] == '1' then
-  redis.call('SET', KEYS[6], sid .. ':' .. ARGV[2] .. ':' .. texp, 'PX', math.max(expiresAt - now, 1))
+if ARGV[7] == '1' then
+  redis.call('SET', KEYS[7], sid .. ':' .. ARGV[3] .. ':' .. texp, 'PX', math.max(expiresAt - now, 1))
 end
-return { sid, ARGV[2], texp, '0' }
+return { 'ok', sid, texp }
 `;
 
-// KEYS q m x l; ARGV now max leaseMs -> { id1, payload1, id2, payload2, ... }
-const LEASE = `${TRIM}
+// KEYS k; ARGV id: deletes the key if it is still this request's reservation.
+const FORGET = `
+if redis.call('GET', KEYS[1]) == 'p:' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+// KEYS q m x l b; ARGV now max leaseMs -> { id1, payload1, id2, payload2, ... }
+// Runs on a full Redis: it only deletes and re-scores existing members.
+const LEASE = `#!lua flags=allow-oom
+${TRIM}
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local untilMs = now + tonumber(ARGV[3])
-trim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now)
+trim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], now)
 local out = {}
+local expired = {}
 local offset = 0
 while #out < 2 * max do
   local ids = redis.call('ZRANGE', KEYS[1], offset, offset + 99)
@@ -80,17 +155,23 @@ while #out < 2 * max do
   for _, id in ipairs(ids) do
     local leased = tonumber(redis.call('ZSCORE', KEYS[4], id) or '0')
     if leased <= now then
-      local payload = redis.call('HGET', KEYS[2], id)
-      if payload then
-        redis.call('ZADD', KEYS[4], untilMs, id)
-        out[#out + 1] = id
-        out[#out + 1] = payload
-        if #out >= 2 * max then break end
+      local exp = tonumber(redis.call('ZSCORE', KEYS[3], id) or '0')
+      if exp <= now then
+        expired[#expired + 1] = id
+      else
+        local payload = redis.call('HGET', KEYS[2], id)
+        if payload then
+          redis.call('ZADD', KEYS[4], untilMs, id)
+          out[#out + 1] = id
+          out[#out + 1] = payload
+          if #out >= 2 * max then break end
+        end
       end
     end
   end
   offset = offset + 100
 end
+drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], expired)
 if #out > 0 then
   -- the lease set lives exactly as long as the queue it belongs to
   local ttl = redis.call('PTTL', KEYS[1])
@@ -99,22 +180,27 @@ end
 return out
 `;
 
-// KEYS q m x l; ARGV ids... -> removed count
-const REMOVE = `
-local n = 0
-for _, id in ipairs(ARGV) do
-  n = n + redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZREM', KEYS[4], id)
+// KEYS q m x l b; ARGV ids... -> removed count. Runs on a full Redis.
+const REMOVE = `#!lua flags=allow-oom
+${DROP}
+return drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV)
+`;
+
+// KEYS l; ARGV ids... Runs on a full Redis.
+const RELEASE = `#!lua flags=allow-oom
+for i = 1, #ARGV, 500 do
+  redis.call('ZREM', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
 end
-return n
+return 0
 `;
 
 interface Scripts {
+  npchatReserve(...args: (string | number)[]): Promise<string[]>;
   npchatAppend(...args: (string | Buffer | number)[]): Promise<string[]>;
+  npchatForget(...args: string[]): Promise<number>;
   npchatLeaseBuffer(...args: (string | number)[]): Promise<Buffer[]>;
   npchatRemove(...args: string[]): Promise<number>;
+  npchatRelease(...args: string[]): Promise<number>;
 }
 
 function parsePayload(id: string, payload: Buffer): StoredMessage {
@@ -136,11 +222,16 @@ function parsePayload(id: string, payload: Buffer): StoredMessage {
   };
 }
 
-/** Any Redis failure becomes `unavailable` (503): the caller must not promise anything. */
+/**
+ * Any Redis failure becomes `unavailable` (503): the caller must not promise
+ * anything. A full Redis (OOM) asks senders to wait longer than a blip.
+ */
 function unavailable(err: unknown): never {
+  const full = /^OOM/.test((err as Error).message ?? '');
   throw new RelayError(
     'unavailable',
-    `The store cannot take the request now (${(err as Error).message}).`,
+    full ? 'The store is full; retry later.' : 'The store cannot take the request now.',
+    { 'Retry-After': full ? '10' : '1' },
   );
 }
 
@@ -151,10 +242,14 @@ export class RedisStore implements Store {
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
+    private readonly quota: InboxQuota = UNLIMITED,
   ) {
-    redis.defineCommand('npchatAppend', { numberOfKeys: 6, lua: APPEND });
-    redis.defineCommand('npchatLease', { numberOfKeys: 4, lua: LEASE });
-    redis.defineCommand('npchatRemove', { numberOfKeys: 4, lua: REMOVE });
+    redis.defineCommand('npchatReserve', { numberOfKeys: 2, lua: RESERVE });
+    redis.defineCommand('npchatAppend', { numberOfKeys: 7, lua: APPEND });
+    redis.defineCommand('npchatForget', { numberOfKeys: 1, lua: FORGET });
+    redis.defineCommand('npchatLease', { numberOfKeys: 5, lua: LEASE });
+    redis.defineCommand('npchatRemove', { numberOfKeys: 5, lua: REMOVE });
+    redis.defineCommand('npchatRelease', { numberOfKeys: 1, lua: RELEASE });
     this.scripts = redis as unknown as Scripts;
   }
 
@@ -163,40 +258,54 @@ export class RedisStore implements Store {
   }
 
   private queueKeys(inbox: string): string[] {
-    return ['q', 'm', 'x', 'l'].map((n) => this.key(inbox, n));
+    return ['q', 'm', 'x', 'l', 'b'].map((n) => this.key(inbox, n));
   }
 
   private idempotencyKey(inbox: string, key: string): string {
     return this.key(inbox, `k:${createHash('sha256').update(key).digest('base64url')}`);
   }
 
+  async reserve(inbox: string, idempotencyKey?: string): Promise<Reservation> {
+    const [state, id, t] = await this.scripts
+      .npchatReserve(
+        this.key(inbox, 'seq'),
+        this.idempotencyKey(inbox, idempotencyKey ?? ''),
+        Date.now(),
+        idempotencyKey === undefined ? 0 : 1,
+      )
+      .catch(unavailable);
+    if (state === 'busy') throw inProgress();
+    if (state === 'done') return { prior: { id: id!, t: Number(t) } };
+    return { id: id! };
+  }
+
   async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
-    const [id, t, expiresAt, duplicate] = await this.scripts
+    const reply = await this.scripts
       .npchatAppend(
         this.key(inbox, 'seq'),
         ...this.queueKeys(inbox),
         this.idempotencyKey(inbox, idempotencyKey ?? ''),
         Date.now(),
+        msg.id ?? '',
         msg.t,
         msg.ttlMs,
         msg.binary ? 1 : 0,
         Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
         idempotencyKey === undefined ? 0 : 1,
+        this.quota.maxMessages,
+        this.quota.maxBytes,
       )
       .catch(unavailable);
-    return { id: id!, t: Number(t), expiresAt: Number(expiresAt), duplicate: duplicate === '1' };
+    const [state, id, a, b] = reply;
+    if (state === 'full') throw inboxFull();
+    if (state === 'busy') throw inProgress();
+    if (state === 'done') {
+      return { id: id!, t: Number(a), expiresAt: Number(b), duplicate: true };
+    }
+    return { id: id!, t: msg.t, expiresAt: Number(a), duplicate: false };
   }
 
-  async recall(inbox: string, idempotencyKey: string): Promise<Answer | null> {
-    const prior = await this.redis
-      .get(this.idempotencyKey(inbox, idempotencyKey))
-      .catch(unavailable);
-    if (!prior) return null;
-    const [id, t] = prior.split(':');
-    return { id: id!, t: Number(t) };
-  }
-
-  async remember(
+  async commit(
     inbox: string,
     idempotencyKey: string,
     answer: Answer,
@@ -205,6 +314,12 @@ export class RedisStore implements Store {
     const value = `${answer.id}:${answer.t}:${answer.t + ttlMs}`;
     await this.redis
       .set(this.idempotencyKey(inbox, idempotencyKey), value, 'PX', Math.max(ttlMs, 1))
+      .catch(unavailable);
+  }
+
+  async forget(inbox: string, idempotencyKey: string, id: string): Promise<void> {
+    await this.scripts
+      .npchatForget(this.idempotencyKey(inbox, idempotencyKey), id)
       .catch(unavailable);
   }
 
@@ -226,7 +341,7 @@ export class RedisStore implements Store {
 
   async release(inbox: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.redis.zrem(this.key(inbox, 'l'), ...ids).catch(unavailable);
+    await this.scripts.npchatRelease(this.key(inbox, 'l'), ...ids).catch(unavailable);
   }
 
   async ping(): Promise<void> {

@@ -1,28 +1,42 @@
+import { RelayError } from '../errors.js';
+
 /**
  * The message store: one ordered queue per inbox, every message with its own
- * expiry. Implementations (memory, and later Redis) pass the same contract
- * suite in test/contract/.
+ * expiry. Implementations (memory, Redis) pass the same contract suite in
+ * test/contract/.
  *
  * Contract:
- * - `append` gives the message an id that is unique and increases with every
- *   append to the same store (ids compare as `compareIds` says); when it
- *   resolves, the message is stored. It rejects with RelayError `unavailable`
- *   when the store cannot take it: then nothing was stored.
+ * - Ids: `reserve` and `append` without an id take the next id of the inbox;
+ *   ids are unique and increase per inbox (compare with `compareIds`),
+ *   whichever path a message then takes (live or stored), so an id never
+ *   names two messages and never tells a sender which path was taken.
+ * - `append` stores a message (with the id `reserve` gave it, or a new one);
+ *   when it resolves, the message is stored. It checks the inbox's quota in
+ *   the same atomic step: `inbox_full` (507) when the inbox holds
+ *   `maxMessages` messages or the body would take it over `maxBytes`;
+ *   `unavailable` (503, with Retry-After) when the store cannot take it (Redis
+ *   down or full, the memory store at its bound). Then nothing was stored.
  * - `lease(inbox, max, leaseMs)` returns up to `max` messages, oldest first,
  *   that are neither expired nor leased by anyone, and leases them for
  *   `leaseMs`: until the lease ends, is released or the message is removed, no
  *   other `lease` returns them. A lease that ends by time makes its messages
- *   available again (so a holder that died loses nothing).
+ *   available again (so a holder that died loses nothing). Leasing, removing
+ *   and releasing keep working on a store that is full.
  * - `remove` deletes messages by id (delivered, or acknowledged); unknown ids
  *   are ignored. `release` ends leases early, keeping the messages.
  * - An expired message is never returned, and is eventually deleted.
- * - Idempotency (PROTOCOL.md §2): `append` with a key that was used for this
- *   inbox within the TTL of the message it named stores nothing and returns
- *   that first answer with `duplicate: true`; check and append are one atomic
- *   step. `remember` records a key for a message that was delivered live (not
- *   stored) and `recall` reads a key's first answer.
+ * - Idempotency (PROTOCOL.md §2), one atomic step per call:
+ *   `reserve(inbox, key)` returns the first answer of a key already
+ *   used for this inbox (`prior`), throws `unavailable` while another request
+ *   with the key is still being handled, or else takes a new id and marks the
+ *   key pending for it (for at most PENDING_MS). The request then ends the
+ *   reservation: `append` with the key (stored), `commit` (delivered live), or
+ *   `forget` (failed: a retry may try again). `append` with a key used before
+ *   stores nothing and returns that first answer with `duplicate: true`.
  */
 export interface NewMessage {
+  /** The id `reserve` gave; absent: `append` takes a new one. */
+  id?: string;
   body: Uint8Array;
   binary: boolean;
   /** Lifetime in ms from `t`. */
@@ -48,18 +62,44 @@ export interface Appended extends Answer {
   duplicate: boolean;
 }
 
+export type Reservation = { id: string; prior?: undefined } | { id?: undefined; prior: Answer };
+
+/** Per-inbox quotas (NPCHAT_INBOX_MAX_MESSAGES, NPCHAT_INBOX_MAX_BYTES). */
+export interface InboxQuota {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export const UNLIMITED: InboxQuota = { maxMessages: 2 ** 31, maxBytes: 2 ** 52 };
+
+/** How long a reservation stays pending before a retry may try again. */
+export const PENDING_MS = 10_000;
+
 export interface Store {
   /** `memory` or `redis`, as /info reports it. */
   readonly kind: string;
+  reserve(inbox: string, idempotencyKey?: string): Promise<Reservation>;
   append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended>;
-  recall(inbox: string, idempotencyKey: string): Promise<Answer | null>;
-  remember(inbox: string, idempotencyKey: string, answer: Answer, ttlMs: number): Promise<void>;
+  commit(inbox: string, idempotencyKey: string, answer: Answer, ttlMs: number): Promise<void>;
+  forget(inbox: string, idempotencyKey: string, id: string): Promise<void>;
   lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]>;
   remove(inbox: string, ids: readonly string[]): Promise<number>;
   release(inbox: string, ids: readonly string[]): Promise<void>;
   /** Resolves when the store answers; rejects otherwise (for /ready). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The answer while another request with the same Idempotency-Key is being handled. */
+export function inProgress(): RelayError {
+  return new RelayError(
+    'unavailable',
+    'A request with this Idempotency-Key is still being handled; retry shortly.',
+  );
+}
+
+export function inboxFull(): RelayError {
+  return new RelayError('inbox_full');
 }
 
 /** Message ids are decimal strings of increasing integers: compare by length, then text. */

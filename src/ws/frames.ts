@@ -10,7 +10,9 @@ export type HandshakeFrame =
   { kind: 'challenge' } | { kind: 'solution'; solution: Solution; ack: boolean };
 
 /** Most ids one ack frame may carry; a longer list is ignored as not understood. */
-export const MAX_ACK_IDS = 10_000;
+export const MAX_ACK_IDS = 1000;
+/** An ack frame longer than this cannot be a valid one, and is ignored without parsing. */
+const MAX_ACK_FRAME_BYTES = MAX_ACK_IDS * 70 + 16;
 
 /** A frame before the handshake: one of the two handshake messages, or a `bad_request`. */
 export function parseHandshakeFrame(data: RawData, isBinary: boolean): HandshakeFrame {
@@ -36,7 +38,7 @@ export function parseHandshakeFrame(data: RawData, isBinary: boolean): Handshake
 
 /** The ids of an `{"ack":[…]}` frame, or null for any frame that is not one. */
 export function parseAckFrame(data: RawData, isBinary: boolean): string[] | null {
-  if (isBinary) return null;
+  if (isBinary || rawLength(data) > MAX_ACK_FRAME_BYTES) return null;
   let msg: unknown;
   try {
     msg = JSON.parse(data.toString());
@@ -48,4 +50,9 @@ export function parseAckFrame(data: RawData, isBinary: boolean): string[] | null
   return ids.every((id) => typeof id === 'string' && id.length > 0 && id.length <= 64)
     ? (ids as string[])
     : null;
+}
+
+function rawLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }

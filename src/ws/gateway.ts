@@ -51,9 +51,16 @@ export class Gateway {
     this.timer.unref();
   }
 
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, inbox: string): void {
+  /** `address` is the client's address key, for the per-address limits. */
+  upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    inbox: string,
+    address: string,
+  ): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws, inbox, { ...this.options, logger: this.logger });
+      const session = new Session(ws, inbox, { ...this.options, logger: this.logger }, address);
       this.sessions.add(session);
       ws.on('close', () => this.sessions.delete(session));
     });
@@ -62,10 +69,13 @@ export class Gateway {
   private beat(): void {
     for (const session of this.sessions) {
       const ws = session.ws;
-      if (ws.bufferedAmount > this.options.maxBufferedBytes) {
-        // Over the limit: our ping would wait behind the unread data, so a
-        // missing pong proves nothing here. Two heartbeats in a row over the
-        // limit: a slow consumer (4008).
+      // Over the limit, or no pong while data still waits: our ping is stuck
+      // behind the unread data, so a missing pong proves nothing here. Two
+      // heartbeats in a row like that: a slow consumer (4008).
+      const backedUp =
+        ws.bufferedAmount > this.options.maxBufferedBytes ||
+        (!session.alive && ws.bufferedAmount > 0);
+      if (backedUp) {
         if (session.overLimit) session.fail(new RelayError('slow_consumer'));
         session.overLimit = true;
         continue;

@@ -8,9 +8,18 @@
  * the client acknowledges it; at most `ackWindow` are in flight; whatever is
  * unacknowledged when the session ends is released for the next session.
  *
- * States: `handshake` -> `live` -> `closed`. While a flush runs, live messages
- * wait in `pendingLive` so that they follow the stored ones; if the socket
- * closes first, they are reported unwritten and the hub stores them.
+ * States: `handshake` -> `live` -> `closed`. While a flush runs, a live
+ * message is refused (the hub then stores it and the flush picks it up in
+ * order), so live messages always follow the stored ones.
+ *
+ * Bounded work per socket: handshake frames run one after another; while
+ * QUEUE_PAUSE of them wait, the socket is paused (TCP backpressure on the
+ * client); should a client still get MAX_QUEUED_FRAMES ahead (frames already
+ * buffered), it is closed with 4029. A connection may ask
+ * MAX_CHALLENGES_PER_SOCKET challenges; each one also counts against the
+ * address's handshake limit. An ack acts only on ids in flight on this
+ * socket (others cost nothing), and acks that arrive while a removal runs
+ * join the next one: one store call at a time, whatever the frame rate.
  */
 import type { RawData, WebSocket } from 'ws';
 import { verifySolution } from '../auth/handshake.js';
@@ -18,13 +27,22 @@ import type { ChallengeKeyring } from '../auth/keyring.js';
 import { encodeB64url } from '../client/b64url.js';
 import { RelayError, errorBody, toRelayError } from '../errors.js';
 import type { Hub, LiveMessage, LiveSink } from '../hub/hub.js';
+import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { Store, StoredMessage } from '../store/store.js';
 import { parseAckFrame, parseHandshakeFrame } from './frames.js';
 
 /** Challenges one connection may hold at once; asking for more forgets the oldest. */
 const MAX_CHALLENGES = 4;
+/** Challenges one connection may ask in all; one more closes it with 4029. */
+export const MAX_CHALLENGES_PER_SOCKET = 8;
+/** Queued frames at which the socket is paused, and at which it is closed. */
+const QUEUE_PAUSE = 4;
+export const MAX_QUEUED_FRAMES = 64;
+/** How long a socket we closed may take to answer the close frame before it is cut. */
+export const CLOSE_GRACE_MS = 1000;
 const FLUSH_BATCH = 100;
+const LIVE_WRITES_KEPT = 1024;
 const DRAIN_POLL_MS = 50;
 const FLUSH_RETRY_MS = 1000;
 
@@ -38,11 +56,8 @@ export interface SessionDeps {
   /** How long a flushed message stays leased: it becomes available again if we die. */
   leaseMs: number;
   ackWindow: number;
-}
-
-interface Pending {
-  msg: LiveMessage;
-  done: (written: boolean) => void;
+  limits: Limits;
+  maxSocketsPerInbox: number;
 }
 
 /** The ack-mode frame of a stored message. */
@@ -63,14 +78,25 @@ export class Session implements LiveSink {
   private unsubscribe: (() => void) | null = null;
   private flushing = false;
   private flushAgain = false;
-  private pendingLive: Pending[] = [];
-  private pendingBytes = 0;
   /** Ack mode: written to the socket, not yet acknowledged (still leased to us). */
   private readonly inFlight = new Set<string>();
+  /**
+   * Legacy mode: live writes by message id (the newest LIVE_WRITES_KEPT). A
+   * write that outlasts the hub's timeout gets the message stored as well;
+   * when the flush meets that stored copy, it waits for this write instead of
+   * sending the frame a second time.
+   */
+  private readonly liveWrites = new Map<string, Promise<boolean>>();
   private drainWait: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
   /** Frames are handled one after another: handshake steps and acks are asynchronous. */
   private frames: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private challenges = 0;
+  /** Ack mode: acknowledged ids waiting for the removal in progress. */
+  private acked: string[] = [];
+  private removing = false;
   /** Answered the last ping (the gateway's heartbeat reads and resets it). */
   alive = true;
   /** A heartbeat found the socket over the buffer limit. */
@@ -80,12 +106,24 @@ export class Session implements LiveSink {
     readonly ws: WebSocket,
     readonly inbox: string,
     private readonly deps: SessionDeps,
+    /** The client's address key, for the per-address limits (never logged). */
+    private readonly address = '',
   ) {
     this.handshakeTimer = setTimeout(() => {
       this.fail(new RelayError('handshake_timeout'));
     }, deps.handshakeTimeoutMs);
-    ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
-    ws.on('close', () => this.onClose());
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.onFrame(data, isBinary);
+      } catch (err) {
+        this.deps.logger.error({ err }, 'frame handler failed');
+        this.close(new RelayError('internal'));
+      }
+    });
+    ws.on('close', (code) => {
+      this.deps.logger.debug({ code, state: this.state }, 'socket closed');
+      this.onClose();
+    });
     ws.on('error', (err) => this.deps.logger.debug({ err: err.message }, 'socket error'));
     ws.on('pong', () => {
       this.alive = true;
@@ -110,18 +148,41 @@ export class Session implements LiveSink {
     if (this.ws.readyState === this.ws.OPEN) {
       if (this.state === 'handshake') this.ws.send(errorBody(err));
       this.ws.close(err.closeCode, err.code);
+      if (this.state === 'handshake') {
+        // An unauthenticated client that ignores the close frame is cut off
+        // shortly after (an owner's socket gets ws's own closing timeout, as
+        // its close frame may wait behind data it has not read yet).
+        this.closeTimer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+        this.closeTimer.unref();
+      }
     }
     this.onClose();
   }
 
   private onFrame(data: RawData, isBinary: boolean): void {
-    if (this.state === 'handshake') {
-      this.frames = this.frames.then(() => this.handshakeFrame(data, isBinary));
-    } else if (this.state === 'live' && this.ackMode) {
+    if (this.state === 'live' && this.ackMode) {
       // §3.2: anything but an ack is ignored after the handshake.
       const ids = parseAckFrame(data, isBinary);
-      if (ids) this.frames = this.frames.then(() => this.onAck(ids));
+      if (ids) this.onAck(ids);
+      return;
     }
+    if (this.state !== 'handshake') return;
+    if (++this.queued > MAX_QUEUED_FRAMES) {
+      this.fail(
+        new RelayError('rate_limited', 'Frames arrive faster than the relay acts on them.'),
+      );
+      return;
+    }
+    if (this.queued === QUEUE_PAUSE) this.ws.pause();
+    this.frames = this.frames
+      .then(() => this.handshakeFrame(data, isBinary))
+      .catch((err: unknown) => {
+        this.deps.logger.error({ err }, 'handshake frame failed');
+        this.close(toRelayError(err));
+      })
+      .finally(() => {
+        if (--this.queued === QUEUE_PAUSE - 1) this.ws.resume();
+      });
   }
 
   private async handshakeFrame(data: RawData, isBinary: boolean): Promise<void> {
@@ -129,6 +190,11 @@ export class Session implements LiveSink {
     try {
       const frame = parseHandshakeFrame(data, isBinary);
       if (frame.kind === 'challenge') {
+        if (++this.challenges > MAX_CHALLENGES_PER_SOCKET) {
+          throw new RelayError('rate_limited', 'Too many challenges on this connection.');
+        }
+        await this.deps.limits.checkAuth(this.address);
+        await this.deps.limits.challenge(this.address);
         const challenge = await this.deps.keyring.issue(this.inbox);
         this.issued.push(challenge.txt);
         if (this.issued.length > MAX_CHALLENGES) this.issued.shift();
@@ -145,13 +211,22 @@ export class Session implements LiveSink {
       );
       this.ackMode = frame.ack;
     } catch (err) {
-      this.fail(toRelayError(err));
+      const relayErr = toRelayError(err);
+      if (relayErr.code === 'internal') this.deps.logger.error({ err }, 'handshake step failed');
+      if (relayErr.code === 'unauthorized') await this.deps.limits.authFailed(this.address);
+      this.fail(relayErr);
       return;
     }
     if (this.state === 'handshake') await this.goLive();
   }
 
   private async goLive(): Promise<void> {
+    // Counted and subscribed in one synchronous step (both hubs add the sink
+    // before their first await), so concurrent handshakes cannot pass the cap.
+    if (this.deps.hub.localCount(this.inbox) >= this.deps.maxSocketsPerInbox) {
+      this.fail(new RelayError('too_many_sockets'));
+      return;
+    }
     clearTimeout(this.handshakeTimer);
     this.state = 'live';
     this.issued.length = 0;
@@ -166,7 +241,6 @@ export class Session implements LiveSink {
     this.flushing = false;
     if (this.state !== 'live') {
       unsubscribe();
-      this.sendPendingLive(); // reports them unwritten: the hub stores them
       return;
     }
     this.unsubscribe = unsubscribe;
@@ -175,27 +249,51 @@ export class Session implements LiveSink {
     this.wake();
   }
 
-  private async onAck(ids: string[]): Promise<void> {
-    for (const id of ids) this.inFlight.delete(id);
-    try {
-      await this.deps.store.remove(this.inbox, ids);
-    } catch (err) {
-      // Still stored: delivered again later, which ack mode allows (at least once).
-      this.deps.logger.warn({ err: (err as Error).message }, 'ack not applied');
-    }
-    this.wake();
+  /**
+   * Acts only on ids in flight on this socket: any other id costs nothing.
+   * Acked ids wait in `acked` (at most the ack window) while one removal at
+   * a time runs, so a client that floods ack frames queues no work.
+   */
+  private onAck(ids: string[]): void {
+    for (const id of ids) if (this.inFlight.delete(id)) this.acked.push(id);
+    if (this.acked.length === 0 || this.removing) return;
+    this.removing = true;
+    void this.removeAcked().finally(() => (this.removing = false));
   }
 
-  offer(msg: LiveMessage, done: (written: boolean) => void): boolean {
-    if (this.ackMode || this.state !== 'live' || this.ws.readyState !== this.ws.OPEN) return false;
-    if (this.ws.bufferedAmount + this.pendingBytes > this.deps.maxBufferedBytes) return false;
-    if (this.flushing) {
-      this.pendingLive.push({ msg, done });
-      this.pendingBytes += msg.body.length;
-    } else {
-      void this.write(msg.body, msg.binary).then(done);
+  private async removeAcked(): Promise<void> {
+    while (this.acked.length > 0) {
+      const batch = this.acked.splice(0);
+      try {
+        await this.deps.store.remove(this.inbox, batch);
+        this.deps.logger.debug({ n: batch.length }, 'acknowledged');
+      } catch (err) {
+        // Still stored: delivered again later, which ack mode allows (at least once).
+        this.deps.logger.warn({ err: (err as Error).message }, 'ack not applied');
+      }
+      this.wake();
     }
-    return true;
+  }
+
+  deliver(msg: LiveMessage): Promise<boolean> {
+    if (
+      this.ackMode ||
+      this.flushing ||
+      this.state !== 'live' ||
+      this.ws.readyState !== this.ws.OPEN ||
+      this.ws.bufferedAmount > this.deps.maxBufferedBytes
+    ) {
+      return Promise.resolve(false);
+    }
+    const write = this.write(msg.body, msg.binary);
+    this.liveWrites.set(msg.id, write);
+    if (this.liveWrites.size > LIVE_WRITES_KEPT) {
+      this.liveWrites.delete(this.liveWrites.keys().next().value!);
+    }
+    return write.then((written) => {
+      if (written) this.deps.logger.debug('delivered live');
+      return written;
+    });
   }
 
   wake(): void {
@@ -219,7 +317,6 @@ export class Session implements LiveSink {
       })
       .finally(() => {
         this.flushing = false;
-        this.sendPendingLive();
         // A wake that came after the loop's last check (or while subscribing)
         // would otherwise be lost until the next heartbeat.
         if (this.flushAgain && !this.retryTimer) this.wake();
@@ -229,7 +326,7 @@ export class Session implements LiveSink {
   private async flush(): Promise<void> {
     do {
       this.flushAgain = false;
-      while (this.state === 'live') {
+      while (this.state === 'live' && this.ws.readyState === this.ws.OPEN) {
         if (this.ws.bufferedAmount > this.deps.maxBufferedBytes) {
           await this.drained();
           continue;
@@ -254,9 +351,12 @@ export class Session implements LiveSink {
   private async sendStored(batch: StoredMessage[]): Promise<void> {
     const results = await Promise.all(
       batch.map((m) =>
-        this.ackMode ? this.write(envelope(m), false) : this.write(m.body, m.binary),
+        this.ackMode
+          ? this.write(envelope(m), false)
+          : (this.liveWrites.get(m.id) ?? this.write(m.body, m.binary)),
       ),
     );
+    for (const m of batch) this.liveWrites.delete(m.id);
     const written = batch.filter((_, i) => results[i]).map((m) => m.id);
     const unwritten = batch.filter((_, i) => !results[i]).map((m) => m.id);
     const toRelease = [...unwritten];
@@ -267,6 +367,7 @@ export class Session implements LiveSink {
     } else if (written.length) {
       await this.deps.store.remove(this.inbox, written);
     }
+    if (written.length) this.deps.logger.debug({ n: written.length }, 'delivered from store');
     if (toRelease.length) {
       await this.deps.store.release(this.inbox, toRelease);
       // Leaving with messages unwritten: another socket of the owner may be online.
@@ -276,11 +377,9 @@ export class Session implements LiveSink {
 
   private write(data: Uint8Array | string, binary: boolean): Promise<boolean> {
     return new Promise((resolve) => {
-      if (this.ws.readyState !== this.ws.OPEN) {
-        // Resolve later, never synchronously (LiveSink contract).
-        setImmediate(resolve, false);
-        return;
-      }
+      // Later, never synchronously: a flush loop must yield to the socket's
+      // 'close' event, or it would lease and release the same batch forever.
+      if (this.ws.readyState !== this.ws.OPEN) return setImmediate(resolve, false);
       this.ws.send(data, { binary }, (err) => resolve(!err));
     });
   }
@@ -295,17 +394,8 @@ export class Session implements LiveSink {
     });
   }
 
-  private sendPendingLive(): void {
-    const pending = this.pendingLive;
-    this.pendingLive = [];
-    this.pendingBytes = 0;
-    for (const { msg, done } of pending) {
-      if (this.state === 'live') void this.write(msg.body, msg.binary).then(done);
-      else setImmediate(done, false);
-    }
-  }
-
   private onClose(): void {
+    if (this.ws.readyState === this.ws.CLOSED && this.closeTimer) clearTimeout(this.closeTimer);
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
@@ -329,6 +419,5 @@ export class Session implements LiveSink {
           // the lease runs out by itself
         });
     }
-    if (!this.flushing) this.sendPendingLive();
   }
 }

@@ -32,8 +32,11 @@ afterAll(async () => {
   await cluster.stop();
 });
 
-storeContract('redis', async () => new RedisStore(redis, uniquePrefix()));
-storeContract('redis cluster', async () => new RedisStore(clusterClient, uniquePrefix()));
+storeContract('redis', async (quota) => new RedisStore(redis, uniquePrefix(), quota));
+storeContract(
+  'redis cluster',
+  async (quota) => new RedisStore(clusterClient, uniquePrefix(), quota),
+);
 
 describe('RedisStore specifics', () => {
   it('keeps every key of an inbox in one hash slot, with an expiry', async () => {
@@ -43,7 +46,7 @@ describe('RedisStore specifics', () => {
     await store.lease(INBOX, 1, 10_000);
     const keys = await redis.keys(`${prefix}*`);
     expect(keys.sort()).toEqual(
-      ['l', 'm', 'q', 'seq', 'x'].map((n) => `${prefix}{${INBOX}}:${n}`).sort(),
+      ['b', 'l', 'm', 'q', 'seq', 'x'].map((n) => `${prefix}{${INBOX}}:${n}`).sort(),
     );
     for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
     expect(await store.remove(INBOX, [m.id])).toBe(1);

@@ -3,7 +3,7 @@
  * call of `make` must return a fresh store (its own prefix on a shared server).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { compareIds, type NewMessage, type Store } from '../../src/store/store.js';
+import { compareIds, type InboxQuota, type NewMessage, type Store } from '../../src/store/store.js';
 
 const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
 const OTHER = 'N7O2QrddEOeYiyHq0dRP6Uvf30quD655PlalxdTgkYQ';
@@ -14,11 +14,11 @@ export function msg(text: string, ttlMs = 60_000, t = Date.now()): NewMessage {
 
 const texts = (ms: { body: Uint8Array }[]) => ms.map((m) => Buffer.from(m.body).toString());
 
-export function storeContract(name: string, make: () => Promise<Store>): void {
+export function storeContract(name: string, make: (quota?: InboxQuota) => Promise<Store>): void {
   describe(`Store contract: ${name}`, () => {
     const open: Store[] = [];
-    const fresh = async () => {
-      const s = await make();
+    const fresh = async (quota?: InboxQuota) => {
+      const s = await make(quota);
       open.push(s);
       return s;
     };
@@ -101,7 +101,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       const first = await store.append(INBOX, msg('once'), 'key-1');
       const again = await store.append(INBOX, msg('twice'), 'key-1');
       expect(again).toMatchObject({ id: first.id, t: first.t, duplicate: true });
-      expect(await store.recall(INBOX, 'key-1')).toEqual({ id: first.id, t: first.t });
+      expect(await store.reserve(INBOX, 'key-1')).toEqual({ prior: { id: first.id, t: first.t } });
       // Same key on another inbox, or another key: independent.
       expect((await store.append(OTHER, msg('other inbox'), 'key-1')).duplicate).toBe(false);
       expect((await store.append(INBOX, msg('other key'), 'key-2')).duplicate).toBe(false);
@@ -122,17 +122,124 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       const store = await fresh();
       await store.append(INBOX, msg('short', 40), 'k');
       await new Promise((r) => setTimeout(r, 60));
-      expect(await store.recall(INBOX, 'k')).toBeNull();
-      expect((await store.append(INBOX, msg('new'), 'k')).duplicate).toBe(false);
+      expect((await store.reserve(INBOX, 'k')).prior).toBeUndefined();
     });
 
-    it('idempotency: remember records a live delivery for recall, for its TTL', async () => {
+    it('ids: reserve and append share one increasing sequence per inbox', async () => {
       const store = await fresh();
-      await store.remember(INBOX, 'live', { id: '42', t: 7 }, 40);
-      expect(await store.recall(INBOX, 'live')).toEqual({ id: '42', t: 7 });
-      expect(await store.recall(OTHER, 'live')).toBeNull();
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await store.reserve(INBOX);
+        ids.push(r.id!);
+        ids.push((await store.append(INBOX, msg(`s${i}`))).id);
+      }
+      expect(new Set(ids).size).toBe(ids.length);
+      for (let i = 1; i < ids.length; i++) expect(compareIds(ids[i - 1]!, ids[i]!)).toBeLessThan(0);
+    });
+
+    it('ids: a message appended with a reserved id keeps it and its place in the order', async () => {
+      const store = await fresh();
+      const early = (await store.reserve(INBOX)).id!;
+      const later = await store.append(INBOX, msg('later'));
+      const stored = await store.append(INBOX, { ...msg('early'), id: early });
+      expect(stored.id).toBe(early);
+      const leased = await store.lease(INBOX, 10, 10_000);
+      expect(leased.map((m) => m.id)).toEqual([early, later.id]);
+      expect(texts(leased)).toEqual(['early', 'later']);
+    });
+
+    it('idempotency: reserve marks the key pending, then commit answers every retry', async () => {
+      const store = await fresh();
+      const r = await store.reserve(INBOX, 'live');
+      expect(r.id).toMatch(/^\d+$/);
+      // While the first request is handled, a retry is told to come back.
+      await expect(store.reserve(INBOX, 'live')).rejects.toMatchObject({
+        code: 'unavailable',
+        headers: { 'Retry-After': '1' },
+      });
+      await store.commit(INBOX, 'live', { id: r.id!, t: 7 }, 40);
+      expect(await store.reserve(INBOX, 'live')).toEqual({ prior: { id: r.id, t: 7 } });
+      expect((await store.reserve(OTHER, 'live')).prior).toBeUndefined();
       await new Promise((r) => setTimeout(r, 60));
-      expect(await store.recall(INBOX, 'live')).toBeNull();
+      expect((await store.reserve(INBOX, 'live')).prior).toBeUndefined();
+    });
+
+    it('idempotency: forget releases a pending key (a failed request may be retried)', async () => {
+      const store = await fresh();
+      const r = await store.reserve(INBOX, 'failed');
+      await store.forget(INBOX, 'failed', 'not-this-one');
+      await expect(store.reserve(INBOX, 'failed')).rejects.toMatchObject({ code: 'unavailable' });
+      await store.forget(INBOX, 'failed', r.id!);
+      const again = await store.reserve(INBOX, 'failed');
+      expect(again.id).toBeDefined();
+      // append with the reservation's id completes it.
+      const stored = await store.append(INBOX, { ...msg('x'), id: again.id }, 'failed');
+      expect(stored).toMatchObject({ id: again.id, duplicate: false });
+      expect(await store.reserve(INBOX, 'failed')).toEqual({
+        prior: { id: again.id, t: stored.t },
+      });
+    });
+
+    it('quota: refuses the message past maxMessages with inbox_full, atomically', async () => {
+      const store = await fresh({ maxMessages: 3, maxBytes: 1_000_000 });
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => store.append(INBOX, msg(`q${i}`))),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+      for (const r of results.filter((r) => r.status === 'rejected')) {
+        expect((r as PromiseRejectedResult).reason).toMatchObject({
+          code: 'inbox_full',
+          status: 507,
+        });
+      }
+      // Another inbox has its own quota; reading frees room.
+      await store.append(OTHER, msg('other'));
+      const leased = await store.lease(INBOX, 10, 10_000);
+      expect(leased).toHaveLength(3);
+      await store.remove(INBOX, [leased[0]!.id]);
+      await store.append(INBOX, msg('room again'));
+      await expect(store.append(INBOX, msg('full again'))).rejects.toMatchObject({
+        code: 'inbox_full',
+      });
+    });
+
+    it('quota: refuses a message that would take the inbox over maxBytes', async () => {
+      const store = await fresh({ maxMessages: 100, maxBytes: 10 });
+      await store.append(INBOX, msg('123456'));
+      await expect(store.append(INBOX, msg('12345'))).rejects.toMatchObject({
+        code: 'inbox_full',
+      });
+      await store.append(INBOX, msg('1234'));
+      const leased = await store.lease(INBOX, 10, 10_000);
+      expect(
+        await store.remove(
+          INBOX,
+          leased.map((m) => m.id),
+        ),
+      ).toBe(2);
+      await store.append(INBOX, msg('0123456789'));
+    });
+
+    it('quota: expired messages do not count', async () => {
+      const store = await fresh({ maxMessages: 2, maxBytes: 1_000_000 });
+      await store.append(INBOX, msg('short', 30));
+      await store.append(INBOX, msg('short', 30));
+      await expect(store.append(INBOX, msg('x'))).rejects.toMatchObject({ code: 'inbox_full' });
+      await new Promise((r) => setTimeout(r, 50));
+      await store.append(INBOX, msg('after expiry'));
+      await store.append(INBOX, msg('after expiry 2'));
+      expect(texts(await store.lease(INBOX, 10, 10_000))).toEqual([
+        'after expiry',
+        'after expiry 2',
+      ]);
+    });
+
+    it('never leases an expired message, however many expired ones lie ahead of it', async () => {
+      const store = await fresh();
+      const past = Date.now() - 10;
+      for (let i = 0; i < 700; i++) await store.append(INBOX, msg(`dead${i}`, 1, past));
+      await store.append(INBOX, msg('alive'));
+      expect(texts(await store.lease(INBOX, 1000, 10_000))).toEqual(['alive']);
     });
 
     it('answers ping', async () => {

@@ -13,8 +13,24 @@ export interface TestRelay {
   close(): Promise<void>;
 }
 
+/**
+ * Rate limits are off unless a test turns them on: every test talks from
+ * 127.0.0.1, and the suites that test the limits set their own.
+ */
+export const NO_RATE_LIMITS: Partial<Config> = {
+  postRate: 0,
+  inboxRate: 0,
+  handshakeRate: 0,
+  authFailures: 0,
+  maxConnectionsPerAddress: 100_000,
+};
+
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return { ...loadConfig(['--port', '0', '--host', '127.0.0.1'], {}), ...overrides };
+  return {
+    ...loadConfig(['--port', '0', '--host', '127.0.0.1'], {}),
+    ...NO_RATE_LIMITS,
+    ...overrides,
+  };
 }
 
 export function captureLogger(level: string, logs: Record<string, unknown>[]): Logger {

@@ -53,9 +53,21 @@ export function runMain(args: string[], env: Record<string, string> = {}): Child
   };
 }
 
+/** Rate limits off (every test talks from 127.0.0.1); flags and `env` may turn them on. */
+export const NO_RATE_LIMITS_ENV: Record<string, string> = {
+  NPCHAT_POST_RATE: '0',
+  NPCHAT_INBOX_RATE: '0',
+  NPCHAT_HANDSHAKE_RATE: '0',
+  NPCHAT_AUTH_FAILURES: '0',
+  NPCHAT_MAX_CONNECTIONS_PER_ADDRESS: '100000',
+};
+
 /** Starts the relay as a child process on a free port; resolves with its base URL. */
 export async function spawnRelay(args: string[] = [], env: Record<string, string> = {}) {
-  const child = runMain(['--port', '0', '--host', '127.0.0.1', ...args], env);
+  const child = runMain(['--port', '0', '--host', '127.0.0.1', ...args], {
+    ...NO_RATE_LIMITS_ENV,
+    ...env,
+  });
   const line = await child.line(/"msg":"listening"/);
   const { port } = JSON.parse(line) as { port: number };
   return { child, url: `http://127.0.0.1:${port}`, port };

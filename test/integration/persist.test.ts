@@ -28,7 +28,9 @@ describe('persist file', () => {
     const once = await postText(first.url, keys.id, 'idempotent', { 'Idempotency-Key': 'k1' });
     await stop(first.child);
     expect(existsSync(file)).toBe(true);
-    expect(JSON.parse(readFileSync(file, 'utf8')).messages).toHaveLength(7);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'npchat-relay-queue', version: 2 });
+    expect(lines.filter((l) => l.startsWith('{"m":'))).toHaveLength(7);
 
     const second = await spawnRelay(['--persistfile', file]);
     try {
@@ -95,6 +97,11 @@ describe('persist file', () => {
       'a malformed entry',
       '{"format":"npchat-relay-queue","version":1,"messages":[{"id":5}],"keys":[]}',
     ],
+    [
+      'a malformed line',
+      '{"format":"npchat-relay-queue","version":2,"savedAt":1}\n{"m":{"id":5}}\n',
+    ],
+    ['empty', ''],
   ])(
     'a corrupt file (%s) is moved aside and reported; the relay starts empty',
     async (_name, content) => {
@@ -111,11 +118,10 @@ describe('persist file', () => {
       } finally {
         await stop(relay.child);
       }
-      // The shutdown wrote a fresh, valid (empty) queue file.
-      expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({
-        format: 'npchat-relay-queue',
-        messages: [],
-      });
+      // The shutdown wrote a fresh, valid (empty) queue file: just its header line.
+      const lines = readFileSync(file, 'utf8').trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'npchat-relay-queue', version: 2 });
     },
   );
 

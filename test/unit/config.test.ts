@@ -24,7 +24,7 @@ describe('configuration', () => {
       challengeTtl: 30,
       handshakeTimeout: 10,
       heartbeat: 30,
-      maxMessageBytes: 65536,
+      maxMessageBytes: 1048576,
       maxBufferedBytes: 4194304,
       logLevel: 'info',
     });
@@ -102,6 +102,44 @@ describe('configuration', () => {
     expect((err as Error).message.split('\n')).toHaveLength(1);
   });
 
+  it('validates every whole-number setting: out of range, fractional, not a number', () => {
+    const numeric = settingsTable().filter((s) => s.range);
+    expect(numeric.length).toBeGreaterThan(25);
+    for (const s of numeric) {
+      for (const bad of [String(s.range!.min - 1), String(s.range!.max + 1), '1.5', 'abc']) {
+        let err: unknown;
+        try {
+          loadConfig([`--${s.arg}=${bad}`], { NPCHAT_REDIS_URL: 'redis://x' });
+        } catch (e) {
+          err = e;
+        }
+        expect(err, `${s.key}=${bad}`).toBeInstanceOf(ConfigError);
+        expect((err as Error).message).toContain(`${s.key} (${s.env}, --${s.arg})`);
+        expect((err as Error).message.split('\n')).toHaveLength(1);
+      }
+    }
+  });
+
+  it.each([
+    [['--host', 'a b'], /host .*without spaces/],
+    [['--trustproxy', '10.0.0.0/8,nope'], /trustProxy .*"nope" is not an IP address/],
+    [['--trustproxy', '10.0.0.0/40'], /trustProxy .*prefix length/],
+    [['--persistfile', '/nonexistent-dir/q.json'], /persistFile .*does not exist/],
+    [['--ackwindow', '1001'], /ackWindow .*at most 1000/],
+    [['--inboxmaxbytes', '1000'], /inboxMaxBytes .*at least maxMessageBytes/],
+    [['--storemaxbytes', '1000'], /storeMaxBytes .*at least maxMessageBytes/],
+  ])('rejects the string and cross-field setting %j', (args, message) => {
+    expect(() => loadConfig(args, {})).toThrow(message);
+  });
+
+  it('accepts limits, trusted proxies and 0 for "no limit" on rates', () => {
+    const c = loadConfig(
+      ['--trustproxy', '10.0.0.0/8, ::1', '--postrate', '0', '--inboxmaxmessages', '5'],
+      {},
+    );
+    expect(c).toMatchObject({ trustProxy: '10.0.0.0/8, ::1', postRate: 0, inboxMaxMessages: 5 });
+  });
+
   it('rejects unknown keys and unreadable JSON in the config file', () => {
     expect(() => loadConfig(['--config', file('b.json', '{"prot": 1}')], {})).toThrow(ConfigError);
     expect(() => loadConfig(['--config', file('c.json', '{oops')], {})).toThrow(
@@ -142,6 +180,6 @@ describe('configuration', () => {
       expect(help).toContain(`--${s.arg}`);
       expect(help).toContain(s.env);
     }
-    expect(help).toContain('default 65536');
+    expect(help).toContain('default 1048576');
   });
 });

@@ -6,9 +6,9 @@ import { ChallengeKeyring } from '../../src/auth/keyring.js';
 import { generateKeys, type OwnerKeys } from '../../src/client/keys.js';
 import type { LiveMessage } from '../../src/hub/hub.js';
 import { LocalHub } from '../../src/hub/local-hub.js';
+import { createLimits } from '../../src/limits.js';
 import { createLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { MessageIds } from '../../src/store/message-ids.js';
 import { Session } from '../../src/ws/session.js';
 import { solutionFor, waitFor } from '../helpers/socket.js';
 
@@ -52,15 +52,23 @@ interface Shared {
   keys: OwnerKeys;
   store: MemoryStore;
   hub: LocalHub;
-  stored: LiveMessage[];
 }
+
+const limits = createLimits({
+  postRate: 0,
+  postBurst: 0,
+  inboxRate: 0,
+  inboxBurst: 0,
+  handshakeRate: 0,
+  handshakeBurst: 0,
+  authFailures: 0,
+});
 
 /** A session on a fake socket; pass `shared` for another socket of the same owner. */
 function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
   const keys = shared?.keys ?? generateKeys();
-  const store = shared?.store ?? new MemoryStore({ cleanPeriodMs: 60_000, ids: new MessageIds() });
-  const stored: LiveMessage[] = shared?.stored ?? [];
-  const hub = shared?.hub ?? new LocalHub((_inbox, m) => stored.push(m));
+  const store = shared?.store ?? new MemoryStore({ cleanPeriodMs: 60_000 });
+  const hub = shared?.hub ?? new LocalHub();
   const keyring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
   const ws = new FakeSocket();
   const session = new Session(ws as unknown as WebSocket, keys.id, {
@@ -72,6 +80,8 @@ function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
     maxBufferedBytes,
     leaseMs: 60_000,
     ackWindow: 100,
+    limits,
+    maxSocketsPerInbox: 16,
   });
   const frame = (obj: unknown) => ws.emit('message', Buffer.from(JSON.stringify(obj)), false);
   const handshake = async () => {
@@ -91,7 +101,6 @@ function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
     binary: false,
     t: Date.now(),
     ttlMs: 60_000,
-    store: true,
   });
   /** What is stored and not leased (peeked: leased, then released). */
   const left = async () => {
@@ -102,7 +111,7 @@ function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
     );
     return msgs.map((m) => Buffer.from(m.body).toString());
   };
-  return { keys, store, hub, ws, session, frame, handshake, append, live, stored, left };
+  return { keys, store, hub, ws, session, frame, handshake, append, live, left };
 }
 
 describe('Session delivery', () => {
@@ -145,42 +154,47 @@ describe('Session delivery', () => {
     expect(await s.hub.publish(s.keys.id, s.live('fits again'))).toBe(true);
   });
 
-  it('reports a failed live write so the hub stores it', async () => {
+  it('reports a failed live write, so the publish resolves false and the caller stores', async () => {
     const s = setup();
     await s.handshake();
     await waitFor(() => !s.session['flushing' as keyof Session]);
     s.ws.holdWrites = true;
-    expect(await s.hub.publish(s.keys.id, s.live('lost write'))).toBe(true);
+    const published = s.hub.publish(s.keys.id, s.live('lost write'));
+    await waitFor(() => s.ws.held.length === 1);
     s.ws.die();
-    await waitFor(() => s.stored.length === 1);
-    expect(Buffer.from(s.stored[0]!.body).toString()).toBe('lost write');
+    expect(await published).toBe(false);
   });
 
-  it('holds live messages that arrive during a flush until after the stored ones', async () => {
+  it('resolves a live publish only once the frame was written', async () => {
+    const s = setup();
+    await s.handshake();
+    await waitFor(() => !s.session['flushing' as keyof Session]);
+    s.ws.holdWrites = true;
+    let settled = false;
+    const published = s.hub.publish(s.keys.id, s.live('slow')).then((r) => {
+      settled = true;
+      return r;
+    });
+    await waitFor(() => s.ws.held.length === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+    s.ws.completeHeld(1);
+    expect(await published).toBe(true);
+  });
+
+  it('refuses live messages during a flush, so they are stored and follow the stored ones', async () => {
     const s = setup();
     await s.append('stored');
     s.ws.holdWrites = true;
     await s.handshake();
     await waitFor(() => s.ws.held.length === 1);
-    expect(await s.hub.publish(s.keys.id, s.live('live'))).toBe(true);
-    expect(s.ws.held.length).toBe(1);
+    expect(await s.hub.publish(s.keys.id, s.live('live'))).toBe(false);
+    await s.append('live');
+    void s.hub.notifyStored(s.keys.id);
     s.ws.holdWrites = false;
     s.ws.completeHeld(1);
     await waitFor(() => s.ws.sent.length === 2);
     expect(s.ws.sent).toEqual(['stored', 'live']);
-  });
-
-  it('reports pending live messages unwritten when the socket dies during a flush', async () => {
-    const s = setup();
-    await s.append('stored');
-    s.ws.holdWrites = true;
-    await s.handshake();
-    await waitFor(() => s.ws.held.length === 1);
-    await s.hub.publish(s.keys.id, s.live('pending'));
-    s.ws.die();
-    await waitFor(() => s.stored.length === 1);
-    expect(Buffer.from(s.stored[0]!.body).toString()).toBe('pending');
-    expect(await s.left()).toEqual(['stored']);
   });
 
   it('reads the store only after the hub subscription resolved (the ordering premise)', async () => {
