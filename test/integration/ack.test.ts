@@ -113,19 +113,40 @@ for (const [name, engine] of engines) {
     });
 
     it('with an ack-mode socket connected, a legacy socket of the same inbox does not take messages live', async () => {
-      const keys = generateKeys();
-      const ackS = await ackSocket(t.wsUrl, keys);
-      const legacy = new TestSocket(`${t.wsUrl}/${keys.id}`);
-      await legacy.opened;
-      legacy.send(solutionFor(keys, await legacy.challenge()));
-      expect(await legacy.nextJson()).toEqual({ message: 'handshake done' });
-      const received = new Set<string>();
-      ackS.listen((f) => received.add((JSON.parse(f.text) as Envelope).data));
-      legacy.listen((f) => received.add(f.text));
-      for (let i = 0; i < 5; i++) await postText(t.url, keys.id, `x${i}`);
-      await waitFor(() => received.size === 5);
-      ackS.close();
-      legacy.close();
+      // Count appends: a message taken live by the legacy socket is never appended.
+      let appended = 0;
+      const counted = await startRelay({ ...engine(), ackWindow: 5 }, 'silent', {
+        engine: (e) => {
+          const append = e.store.append.bind(e.store);
+          e.store.append = (...args) => {
+            appended++;
+            return append(...args);
+          };
+          return e;
+        },
+      });
+      try {
+        const keys = generateKeys();
+        const ackS = await ackSocket(counted.wsUrl, keys);
+        const legacy = new TestSocket(`${counted.wsUrl}/${keys.id}`);
+        await legacy.opened;
+        legacy.send(solutionFor(keys, await legacy.challenge()));
+        expect(await legacy.nextJson()).toEqual({ message: 'handshake done' });
+        const received = new Set<string>();
+        ackS.listen((f) => {
+          const env = JSON.parse(f.text) as Envelope;
+          received.add(env.data);
+          ackS.send({ ack: [env.id] });
+        });
+        legacy.listen((f) => received.add(f.text));
+        for (let i = 0; i < 5; i++) await postText(counted.url, keys.id, `x${i}`);
+        expect(appended).toBe(5);
+        await waitFor(() => received.size === 5);
+        ackS.close();
+        legacy.close();
+      } finally {
+        await counted.close();
+      }
     });
   });
 }

@@ -43,6 +43,41 @@ for (const [name, engine] of engines) {
       s.close();
     });
 
+    it('20 concurrent retries to an online owner, on two relays: delivered once, one answer', async () => {
+      // On Redis a second relay on the same Redis and prefix; in memory the same relay.
+      const other =
+        name === 'redis'
+          ? await startRelay({ redisUrl: t.config.redisUrl, redisPrefix: t.config.redisPrefix })
+          : t;
+      try {
+        const keys = generateKeys();
+        const s = await authedSocket(t.wsUrl, keys);
+        const got: string[] = [];
+        s.listen((f) => got.push(f.text));
+        const answers = await Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            // Retries come back with 503 + Retry-After while the first is handled.
+            for (;;) {
+              const r = await postText(i % 2 ? other.url : t.url, keys.id, 'only once', {
+                'Idempotency-Key': 'concurrent',
+              });
+              if (r.status !== 503) return r;
+              expect(r.headers.get('retry-after')).toBe('1');
+              await new Promise((res) => setTimeout(res, 20));
+            }
+          }),
+        );
+        expect(answers.every((a) => a.status === 200)).toBe(true);
+        expect(new Set(answers.map((a) => a.json.id)).size).toBe(1);
+        await postText(t.url, keys.id, 'marker');
+        await new Promise((res) => setTimeout(res, 50));
+        expect(got.filter((g) => g === 'only once')).toHaveLength(1);
+        s.close();
+      } finally {
+        if (other !== t) await other.close();
+      }
+    });
+
     it('keys are per inbox', async () => {
       const [a, b] = [generateKeys(), generateKeys()];
       const ra = await postText(t.url, a.id, 'to a', { 'Idempotency-Key': 'shared' });
