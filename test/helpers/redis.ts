@@ -5,10 +5,8 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { tempDir, track } from './cleanup.js';
 
 function requireRedis(): void {
   try {
@@ -79,7 +77,7 @@ export interface RedisOptions {
 
 export class RedisServer {
   private proc: ChildProcess | null = null;
-  readonly dir = mkdtempSync(join(tmpdir(), 'npchat-redis-'));
+  readonly dir = tempDir('npchat-redis-');
 
   constructor(
     readonly port: number,
@@ -102,7 +100,7 @@ export class RedisServer {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');
       args.push('--cluster-node-timeout', '3000');
     }
-    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const proc = track(spawn('redis-server', args, { stdio: 'ignore' }));
     this.proc = proc;
     // The port must be answered by this very process: another test file may
     // have raced us to the same free port (then this one exits at once).

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { track } from './cleanup.js';
 
 /** The built CLI (npm test builds first). */
 export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
@@ -14,10 +15,12 @@ export interface Child {
 }
 
 export function runMain(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, [MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const proc = track(
+    spawn(process.execPath, [MAIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
+  );
   let out = '';
   let err = '';
   const listeners: (() => void)[] = [];

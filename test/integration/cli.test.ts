@@ -1,12 +1,12 @@
 /** The CLI end to end: keygen, id, listen in a child process, send, usage errors. */
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromKeyFile } from '../../src/client/keys.js';
 import { runMain, spawnRelay } from '../helpers/spawn.js';
+import { tempDir } from '../helpers/cleanup.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'npchat-cli-'));
+const dir = tempDir('npchat-cli-');
 let relay: Awaited<ReturnType<typeof spawnRelay>>;
 beforeAll(async () => {
   relay = await spawnRelay();

@@ -1,11 +1,11 @@
 /** NPCHAT_PERSIST_FILE: the memory queue across a graceful restart. */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
 import { authedSocket, postText } from '../helpers/socket.js';
 import { spawnRelay } from '../helpers/spawn.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 async function stop(child: Awaited<ReturnType<typeof spawnRelay>>['child']): Promise<void> {
   child.proc.kill('SIGTERM');
@@ -14,7 +14,7 @@ async function stop(child: Awaited<ReturnType<typeof spawnRelay>>['child']): Pro
 
 describe('persist file', () => {
   it('keeps stored messages (text, binary, unacked) and idempotency keys across a graceful restart', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'npchat-persist-'));
+    const dir = tempDir('npchat-persist-');
     const file = join(dir, 'queue.json');
     const keys = generateKeys();
     const first = await spawnRelay(['--persistfile', file]);
@@ -56,7 +56,7 @@ describe('persist file', () => {
   });
 
   it('drops expired messages on load', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'npchat-persist-'));
+    const dir = tempDir('npchat-persist-');
     const file = join(dir, 'queue.json');
     const keys = generateKeys();
     const now = Date.now();
@@ -105,7 +105,7 @@ describe('persist file', () => {
   ])(
     'a corrupt file (%s) is moved aside and reported; the relay starts empty',
     async (_name, content) => {
-      const dir = mkdtempSync(join(tmpdir(), 'npchat-persist-'));
+      const dir = tempDir('npchat-persist-');
       const file = join(dir, 'queue.json');
       writeFileSync(file, content);
       const relay = await spawnRelay(['--persistfile', file]);

@@ -1,15 +1,15 @@
 /** With cert and privkey the relay serves HTTPS and WSS only. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { solutionFor, TestSocket } from '../helpers/socket.js';
+import { tempDir } from '../helpers/cleanup.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'npchat-tls-'));
+const dir = tempDir('npchat-tls-');
 const cert = join(dir, 'cert.pem');
 const key = join(dir, 'key.pem');
 let t: TestRelay;

@@ -15,7 +15,9 @@ import { authedSocket, postText } from '../helpers/socket.js';
 const engines = bothEngines();
 
 function shape(r: Awaited<ReturnType<typeof postText>>) {
-  const headers = [...r.headers.keys()].filter((h) => h !== 'date').sort();
+  const headers: string[] = [];
+  r.headers.forEach((_v, k) => k !== 'date' && headers.push(k));
+  headers.sort();
   return { status: r.status, headers, fields: Object.keys(r.json).sort(), message: r.json.message };
 }
 

@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, settingsHelp, settingsTable } from '../../src/config.js';
+import { tempDir } from '../helpers/cleanup.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'npchat-config-'));
+const dir = tempDir('npchat-config-');
 function file(name: string, content: string): string {
   const p = join(dir, name);
   writeFileSync(p, content);

@@ -1,18 +1,20 @@
 /** The persist file streams: a queue far above the old 438 MiB failure saves and loads whole. */
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { loadQueue, saveQueue } from '../../src/store/persist.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const dirs: string[] = [];
 function tempFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'npchat-persist-unit-'));
+  const dir = tempDir('npchat-persist-unit-');
   dirs.push(dir);
   return join(dir, 'queue.jsonl');
 }
+// The 600 MB file goes at once, not at the end of the run.
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
