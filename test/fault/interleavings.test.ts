@@ -18,6 +18,7 @@ import type { RelayHooks } from '../../src/relay.js';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { postText, solutionFor, TestSocket, waitFor } from '../helpers/socket.js';
+import { replayable } from '../helpers/fc.js';
 
 let server: RedisServer;
 /** The scheduler of the running property, or null: store and hub calls then run at once. */
@@ -249,7 +250,7 @@ for (const [name, nodes, engine] of setups) {
           fc.array(opArb(nodes), { minLength: 1, maxLength: 10 }),
           (s, ops) => property(relays, s, ops),
         ),
-        { numRuns: nodes === 1 ? 200 : 250 },
+        replayable(`interleavings on ${name}`, nodes === 1 ? 200 : 250),
       );
     }, 180_000);
   });
