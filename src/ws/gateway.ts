@@ -66,32 +66,42 @@ export class Gateway {
     });
   }
 
+  /** One socket's failure in a heartbeat must not stop the others' (nor escape the timer). */
   private beat(): void {
     for (const session of this.sessions) {
-      const ws = session.ws;
-      // Over the limit, or no pong while data still waits: our ping is stuck
-      // behind the unread data, so a missing pong proves nothing here. Two
-      // heartbeats in a row like that: a slow consumer (4008).
-      const backedUp =
-        ws.bufferedAmount > this.options.maxBufferedBytes ||
-        (!session.alive && ws.bufferedAmount > 0);
-      if (backedUp) {
-        if (session.overLimit) session.fail(new RelayError('slow_consumer'));
-        session.overLimit = true;
-        continue;
+      try {
+        this.beatOne(session);
+      } catch (err) {
+        this.logger.error({ err }, 'heartbeat failed for a socket');
+        session.ws.terminate();
       }
-      session.overLimit = false;
-      if (!session.alive) {
-        this.logger.debug('heartbeat missed: terminating socket');
-        ws.terminate();
-        continue;
-      }
-      session.alive = false;
-      ws.ping();
-      // Re-check the store: covers wakes lost in a Redis outage and leases
-      // left behind by a relay that died mid-flush.
-      session.wake();
     }
+  }
+
+  private beatOne(session: Session): void {
+    const ws = session.ws;
+    // Over the limit, or no pong while data still waits: our ping is stuck
+    // behind the unread data, so a missing pong proves nothing here. Two
+    // heartbeats in a row like that: a slow consumer (4008).
+    const backedUp =
+      ws.bufferedAmount > this.options.maxBufferedBytes ||
+      (!session.alive && ws.bufferedAmount > 0);
+    if (backedUp) {
+      if (session.overLimit) session.fail(new RelayError('slow_consumer'));
+      session.overLimit = true;
+      return;
+    }
+    session.overLimit = false;
+    if (!session.alive) {
+      this.logger.debug('heartbeat missed: terminating socket');
+      ws.terminate();
+      return;
+    }
+    session.alive = false;
+    ws.ping();
+    // Re-check the store: covers wakes lost in a Redis outage and leases
+    // left behind by a relay that died mid-flush.
+    session.wake();
   }
 
   /** Closes every socket with 1001 going_away. */
