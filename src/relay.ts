@@ -17,11 +17,17 @@ import { createLimits } from './limits.js';
 import type { Logger } from './logger.js';
 import { Gateway, refuseUpgrade } from './ws/gateway.js';
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  }
-).version;
+/** Set by the bundler (npm run bundle), which has no package.json beside its output. */
+declare const __NPCHAT_VERSION__: string | undefined;
+
+export const VERSION: string =
+  typeof __NPCHAT_VERSION__ === 'string'
+    ? __NPCHAT_VERSION__
+    : (
+        JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+          version: string;
+        }
+      ).version;
 
 /** How long listen() waits for Redis before serving anyway (with /ready 503). */
 const STARTUP_WAIT_MS = 5000;
