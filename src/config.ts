@@ -265,6 +265,13 @@ const schema = {
     env: 'NPCHAT_BODY_MIN_RATE',
     arg: 'bodyminrate',
   },
+  metrics: {
+    doc: 'Prometheus metrics: "on" (GET /metrics on the main port), "off", or [host:]port for a listener of their own, so they need not be public.',
+    format: String,
+    default: 'on',
+    env: 'NPCHAT_METRICS',
+    arg: 'metrics',
+  },
   persistFile: {
     doc: 'Memory store only: file that keeps the queue across a graceful restart (written at shutdown, read at start).',
     format: String,
@@ -340,6 +347,7 @@ export type Config = Readonly<{
   maxSocketsPerInbox: number;
   headersTimeout: number;
   bodyMinRate: number;
+  metrics: string;
   persistFile: string;
   redisUrl: string;
   redisCluster: string;
@@ -440,6 +448,20 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv): Con
   return Object.freeze(config);
 }
 
+/** NPCHAT_METRICS: on, off, or a listener of their own; null when malformed. */
+export function parseMetrics(
+  value: string,
+): { mode: 'on' | 'off' } | { mode: 'port'; host: string; port: number } | null {
+  if (value === 'on' || value === 'off') return { mode: value };
+  const m = /^(?:(\S+):)?(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return null;
+  return {
+    mode: 'port',
+    host: (m[1] ?? '0.0.0.0').replace(/^\[(.*)\]$/, '$1'),
+    port: Number(m[2]),
+  };
+}
+
 /** Cross-field rules of the limits, as sentences. */
 function checkLimits(config: Config): void {
   if (config.ackWindow > 1000) {
@@ -455,6 +477,11 @@ function checkLimits(config: Config): void {
   if (config.storeMaxBytes < config.maxMessageBytes) {
     throw new ConfigError(
       `Invalid ${label('storeMaxBytes')}: must be at least maxMessageBytes (${config.maxMessageBytes}).`,
+    );
+  }
+  if (parseMetrics(config.metrics) === null) {
+    throw new ConfigError(
+      `Invalid ${label('metrics')}: must be on, off, or [host:]port with a port from 1 to 65535, got ${JSON.stringify(config.metrics)}.`,
     );
   }
   try {

@@ -27,13 +27,18 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-export function createEngine(config: Config, logger: Logger): Engine {
+export function createEngine(
+  config: Config,
+  logger: Logger,
+  onExpired: (n: number) => void = () => {},
+): Engine {
   const quota = { maxMessages: config.inboxMaxMessages, maxBytes: config.inboxMaxBytes };
   if (!config.redisUrl && !config.redisCluster) {
     const store = new MemoryStore({
       cleanPeriodMs: config.cleanPeriod * 1000,
       quota,
       maxBytes: config.storeMaxBytes,
+      onExpired,
     });
     const hub = new LocalHub();
     const file = config.persistFile;
@@ -64,7 +69,7 @@ export function createEngine(config: Config, logger: Logger): Engine {
   );
   const hub = new RedisHub(conn, config.redisPrefix, log);
   return {
-    store: new RedisStore(conn.client, config.redisPrefix, quota),
+    store: new RedisStore(conn.client, config.redisPrefix, quota, onExpired),
     hub,
     redis: conn.client,
     directory: new RedisKeyDirectory(conn.client, config.redisPrefix),

@@ -18,6 +18,7 @@ import {
 } from 'rate-limiter-flexible';
 import type { Config } from './config.js';
 import { RelayError } from './errors.js';
+import type { LimitName } from './metrics.js';
 import type { RedisClient } from './redis/connect.js';
 
 type Limiter = Pick<RateLimiterAbstract, 'consume'> | BurstyRateLimiter;
@@ -51,6 +52,7 @@ export function createLimits(
     | 'authFailures'
   >,
   redis?: { client: RedisClient; prefix: string },
+  onRefused: (limit: LimitName) => void = () => {},
 ): Limits {
   const make = (name: string, points: number, duration: number): RateLimiterAbstract => {
     const options = { keyPrefix: `${redis?.prefix ?? ''}rl:${name}`, points, duration };
@@ -74,12 +76,18 @@ export function createLimits(
   const challenge = bursty('challenge', config.handshakeRate, config.handshakeBurst);
   const failures = config.authFailures > 0 ? make('authfail', config.authFailures, 60) : null;
 
-  const consume = async (limiter: Limiter | null, key: string, message: string) => {
+  const consume = async (
+    name: LimitName,
+    limiter: Limiter | null,
+    key: string,
+    message: string,
+  ) => {
     if (!limiter) return;
     try {
       await limiter.consume(key);
     } catch (err) {
       if (err instanceof RateLimiterRes) {
+        onRefused(name);
         throw new RelayError('rate_limited', message, { 'Retry-After': retryAfter(err) });
       }
       // Not a refusal but a limiter failure (its insurance failed too): let
@@ -90,19 +98,27 @@ export function createLimits(
   return {
     post: (address) =>
       consume(
+        'post',
         post,
         address,
         'Too many messages from this address; retry after Retry-After seconds.',
       ),
     inbox: (id) =>
-      consume(inbox, id, 'Too many messages to this inbox; retry after Retry-After seconds.'),
-    challenge: (address) => consume(challenge, address, 'Too many handshakes from this address.'),
+      consume(
+        'inbox',
+        inbox,
+        id,
+        'Too many messages to this inbox; retry after Retry-After seconds.',
+      ),
+    challenge: (address) =>
+      consume('challenge', challenge, address, 'Too many handshakes from this address.'),
     async authFailed(address) {
       await failures?.consume(address).catch(() => {});
     },
     async checkAuth(address) {
       const res = await failures?.get(address).catch(() => null);
       if (res && res.consumedPoints >= config.authFailures) {
+        onRefused('auth');
         throw new RelayError('rate_limited', 'Too many failed handshakes from this address.', {
           'Retry-After': retryAfter(res),
         });

@@ -8,12 +8,15 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ChallengeKeyring } from './auth/keyring.js';
-import type { Config } from './config.js';
+import { parseMetrics, type Config } from './config.js';
 import { createEngine, type Engine } from './engine.js';
 import { RelayError, toRelayError } from './errors.js';
 import { addressKey, clientAddress, isTrusted, parseTrustProxy } from './http/address.js';
 import { createRouter, logFailure, parseTarget, route } from './http/router.js';
+import { sendMetrics } from './http/ops.js';
+import { sendError } from './http/respond.js';
 import { createLimits } from './limits.js';
+import { Metrics } from './metrics.js';
 import type { Logger } from './logger.js';
 import { Gateway, refuseUpgrade } from './ws/gateway.js';
 
@@ -58,13 +61,23 @@ const REQUEST_TIMEOUT_MS = 300_000;
 
 export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = {}): Relay {
   const tls = Boolean(config.cert);
-  const base: Engine = createEngine(config, logger);
+  const base: Engine = createEngine(config, logger, (n) =>
+    metrics.messages.inc({ event: 'expired' }, n),
+  );
   const engine = hooks.engine ? hooks.engine(base) : base;
-  const { store, hub } = engine;
+  const { hub } = engine;
+  // Sockets are counted at scrape time, when the gateway exists.
+  const metrics: Metrics = new Metrics({
+    sockets: () => gateway.socketModes(),
+    store: engine.store,
+  });
+  const store = metrics.instrument(engine.store);
   const limits = createLimits(
     config,
     engine.redis ? { client: engine.redis, prefix: config.redisPrefix } : undefined,
+    (limit) => metrics.rateLimited.inc({ limit }),
   );
+  const metricsMode = parseMetrics(config.metrics)!;
   const trusted = parseTrustProxy(config.trustProxy);
   const addressOf = (req: IncomingMessage) =>
     addressKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trusted));
@@ -87,6 +100,7 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     leaseMs: 3 * config.heartbeat * 1000,
     ackWindow: config.ackWindow,
     limits,
+    metrics,
     maxSocketsPerInbox: config.maxSocketsPerInbox,
   });
 
@@ -99,6 +113,8 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     store,
     hub,
     limits,
+    metrics,
+    serveMetrics: metricsMode.mode === 'on',
     logger,
     bodyMinRate: config.bodyMinRate,
     msgTtlMs: config.msgTtl * 1000,
@@ -133,6 +149,7 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     const n = (perAddress.get(ipKey) ?? 0) + 1;
     if (n > config.maxConnectionsPerAddress) {
       log.debug('connection refused: too many from one address');
+      metrics.rateLimited.inc({ limit: 'connection' });
       socket.destroy();
       return;
     }
@@ -179,8 +196,21 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     }
   });
 
+  // NPCHAT_METRICS=[host:]port: /metrics on a listener of its own (not public).
+  const metricsServer =
+    metricsMode.mode === 'port'
+      ? createHttpServer((req, res) => {
+          if (parseTarget(req.url).path !== '/metrics' || req.method !== 'GET') {
+            return sendError(res, new RelayError('not_found'));
+          }
+          void sendMetrics(res, metrics);
+        })
+      : null;
+
   async function shutdown(): Promise<void> {
     closing = true;
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     logger.info('shutting down');
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     gateway.closeAll();
@@ -209,6 +239,13 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     },
     async listen() {
       await engine.start(STARTUP_WAIT_MS);
+      if (metricsServer && metricsMode.mode === 'port') {
+        await new Promise<void>((resolve, reject) => {
+          metricsServer.once('error', reject);
+          metricsServer.listen(metricsMode.port, metricsMode.host, () => resolve());
+        });
+        logger.info({ port: metricsMode.port, host: metricsMode.host }, 'metrics listening');
+      }
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {

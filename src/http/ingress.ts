@@ -12,6 +12,7 @@ import { RelayError } from '../errors.js';
 import type { Hub, LiveMessage } from '../hub/hub.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { readBody } from './body.js';
 import { sendJson } from './respond.js';
@@ -20,6 +21,7 @@ export interface IngressDeps {
   store: Store;
   hub: Hub;
   limits: Limits;
+  metrics: Metrics;
   logger: Logger;
   msgTtlMs: number;
   maxMessageBytes: number;
@@ -81,6 +83,7 @@ export async function handlePost(
       outcome = 'delivered live';
     } else if (store) {
       await deps.store.append(inbox, msg, key);
+      deps.metrics.messages.inc({ event: 'stored' });
       // Stored is stored: a failed wake only delays delivery to the next flush.
       await deps.hub.notifyStored(inbox).catch(() => {});
       outcome = 'stored';
@@ -90,6 +93,7 @@ export async function handlePost(
   } catch (err) {
     const code = err instanceof RelayError ? err.code : 'unavailable';
     deps.logger.debug({ code }, 'post refused');
+    if (code === 'inbox_full') deps.metrics.messages.inc({ event: 'refused_quota' });
     // A retry may try again: release the key (it also expires by itself).
     if (key !== undefined) await deps.store.forget(inbox, key, msg.id).catch(() => {});
     throw err instanceof RelayError ? err : new RelayError('unavailable');

@@ -53,6 +53,28 @@ export function route(pathname: string): Route {
   return { kind: 'inbox', inbox: first };
 }
 
+/** POST /{id}, counted and timed by result. */
+async function countedPost(
+  req: IncomingMessage,
+  res: ServerResponse,
+  inbox: string,
+  query: URLSearchParams,
+  address: string,
+  deps: RouterDeps,
+): Promise<void> {
+  const started = process.hrtime.bigint();
+  let code = 'sent';
+  try {
+    await handlePost(req, res, inbox, query, address, deps);
+  } catch (err) {
+    code = toRelayError(err).code;
+    throw err;
+  } finally {
+    deps.metrics.posts.inc({ code });
+    deps.metrics.postSeconds.observe({ code }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
 function notAllowed(allow: string): RelayError {
   return new RelayError('method_not_allowed', undefined, { Allow: allow });
 }
@@ -73,7 +95,7 @@ export function createRouter(deps: RouterDeps) {
         if (method !== 'GET' && method !== 'HEAD') throw notAllowed('GET, HEAD, OPTIONS');
         return await handleOps(r.name, res, deps);
       }
-      if (method === 'POST') return await handlePost(req, res, r.inbox, query, address, deps);
+      if (method === 'POST') return await countedPost(req, res, r.inbox, query, address, deps);
       if (method === 'GET') throw new RelayError('upgrade_required');
       throw notAllowed('GET, POST, OPTIONS');
     } catch (err) {

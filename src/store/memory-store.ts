@@ -61,6 +61,8 @@ export interface MemoryStoreOptions {
   quota?: InboxQuota;
   /** Bound of the whole store in bytes (NPCHAT_STORE_MAX_BYTES). */
   maxBytes?: number;
+  /** Told how many messages expired unread each time some are dropped. */
+  onExpired?: (n: number) => void;
   now?: () => number;
 }
 
@@ -75,6 +77,7 @@ export class MemoryStore implements Store {
   private readonly quota: InboxQuota;
   private readonly maxBytes: number;
   private readonly retryAfter: string;
+  private readonly onExpired: (n: number) => void;
   /** Bytes charged for everything held now. */
   bytes = 0;
 
@@ -83,6 +86,7 @@ export class MemoryStore implements Store {
     this.ids = options.ids ?? new MessageIds();
     this.quota = options.quota ?? UNLIMITED;
     this.maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
+    this.onExpired = options.onExpired ?? (() => {});
     this.retryAfter = String(Math.max(1, Math.ceil(options.cleanPeriodMs / 1000)));
     this.timer = setInterval(() => this.sweep(), options.cleanPeriodMs);
     this.timer.unref();
@@ -216,6 +220,7 @@ export class MemoryStore implements Store {
     for (const [id, entry] of queue.entries) {
       if (entry.msg.expiresAt <= now && this.drop(inbox, queue, id)) n++;
     }
+    if (n > 0) this.onExpired(n);
     return n;
   }
 
@@ -227,7 +232,7 @@ export class MemoryStore implements Store {
     for (const [id, entry] of queue.entries) {
       if (out.length >= max) break;
       if (entry.msg.expiresAt <= now) {
-        this.drop(inbox, queue, id);
+        if (this.drop(inbox, queue, id)) this.onExpired(1);
         continue;
       }
       if (entry.leasedUntil > now) continue;
@@ -297,6 +302,10 @@ export class MemoryStore implements Store {
   restoreKey(saved: MemorySnapshot['keys'][number]): void {
     const { inbox, key, id, t, expiresAt } = saved;
     this.note(inbox, key, { id, t, pending: false }, expiresAt, true);
+  }
+
+  async count(): Promise<number> {
+    return this.size;
   }
 
   async ping(): Promise<void> {}

@@ -25,6 +25,7 @@
  */
 import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.js';
+import type { Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connect.js';
 import {
   inboxFull,
@@ -42,6 +43,8 @@ import {
 
 /** Ids stay monotonic while the seq key lives (and by the clock after). */
 const SEQ_SLACK_MS = 3_600_000;
+const COUNT_CACHE_MS = 10_000;
+const COUNT_MAX_KEYS = 10_000;
 /** "ttttttttttttt:eeeeeeeeeeeee:b:" before every stored body. */
 const HEADER_BYTES = 30;
 
@@ -138,7 +141,7 @@ if redis.call('GET', KEYS[1]) == 'p:' .. ARGV[1] then redis.call('DEL', KEYS[1])
 return 0
 `;
 
-// KEYS q m x l b; ARGV now max leaseMs -> { id1, payload1, id2, payload2, ... }
+// KEYS q m x l b; ARGV now max leaseMs -> { expired, id1, payload1, id2, payload2, ... }
 // Runs on a full Redis: it only deletes and re-scores existing members.
 const LEASE = `#!lua flags=allow-oom
 ${TRIM}
@@ -171,12 +174,13 @@ while #out < 2 * max do
   end
   offset = offset + 100
 end
-drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], expired)
+local dropped = drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], expired)
 if #out > 0 then
   -- the lease set lives exactly as long as the queue it belongs to
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
 end
+table.insert(out, 1, dropped)
 return out
 `;
 
@@ -243,6 +247,7 @@ export class RedisStore implements Store {
     private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly quota: InboxQuota = UNLIMITED,
+    private readonly onExpired: (n: number) => void = () => {},
   ) {
     redis.defineCommand('npchatReserve', { numberOfKeys: 2, lua: RESERVE });
     redis.defineCommand('npchatAppend', { numberOfKeys: 7, lua: APPEND });
@@ -327,8 +332,10 @@ export class RedisStore implements Store {
     const flat = await this.scripts
       .npchatLeaseBuffer(...this.queueKeys(inbox), Date.now(), max, leaseMs)
       .catch(unavailable);
+    const expired = Number(flat[0]);
+    if (expired > 0) this.onExpired(expired);
     const out: StoredMessage[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
+    for (let i = 1; i + 1 < flat.length; i += 2) {
       out.push(parsePayload(flat[i]!.toString(), flat[i + 1]!));
     }
     return out;
@@ -342,6 +349,41 @@ export class RedisStore implements Store {
   async release(inbox: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.scripts.npchatRelease(this.key(inbox, 'l'), ...ids).catch(unavailable);
+  }
+
+  private counted: { at: number; n: Promise<number> } | null = null;
+
+  /**
+   * Messages stored in all inboxes of this prefix: SCAN for queue keys and sum
+   * their sizes, at most COUNT_MAX_KEYS keys (then a lower bound), at most
+   * once every COUNT_CACHE_MS (scrapes from many relays stay cheap).
+   */
+  count(): Promise<number> {
+    const now = Date.now();
+    if (this.counted && now - this.counted.at < COUNT_CACHE_MS) return this.counted.n;
+    const nodes: Redis[] = 'nodes' in this.redis ? this.redis.nodes('master') : [this.redis];
+    const n = Promise.all(nodes.map((node) => this.countOn(node))).then((ns) =>
+      ns.reduce((a, b) => a + b, 0),
+    );
+    this.counted = { at: now, n };
+    n.catch(() => (this.counted = null));
+    return n;
+  }
+
+  private async countOn(node: Redis): Promise<number> {
+    let cursor = '0';
+    let total = 0;
+    let seen = 0;
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${this.prefix}{*}:q`, 'COUNT', 1000);
+      cursor = next;
+      seen += keys.length;
+      if (keys.length) {
+        const sizes = await Promise.all(keys.map((k) => node.zcard(k)));
+        total += sizes.reduce((a, b) => a + b, 0);
+      }
+    } while (cursor !== '0' && seen < COUNT_MAX_KEYS);
+    return total;
   }
 
   async ping(): Promise<void> {

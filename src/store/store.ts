@@ -85,6 +85,8 @@ export interface Store {
   lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]>;
   remove(inbox: string, ids: readonly string[]): Promise<number>;
   release(inbox: string, ids: readonly string[]): Promise<void>;
+  /** Messages stored now, all inboxes (for metrics; Redis: may be a cached estimate). */
+  count(): Promise<number>;
   /** Resolves when the store answers; rejects otherwise (for /ready). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -104,6 +104,16 @@ export class Gateway {
     session.wake();
   }
 
+  /** Open sockets by mode: handshake (not authenticated yet), legacy, ack. */
+  socketModes(): Record<string, number> {
+    const counts: Record<string, number> = { handshake: 0, legacy: 0, ack: 0 };
+    for (const s of this.sessions) {
+      if (s.state === 'handshake') counts.handshake!++;
+      else if (s.state === 'live') counts[s.ackMode ? 'ack' : 'legacy']!++;
+    }
+    return counts;
+  }
+
   /** Closes every socket with 1001 going_away. */
   closeAll(): void {
     for (const session of this.sessions) session.close(new RelayError('going_away'));

@@ -29,6 +29,7 @@ import { RelayError, errorBody, toRelayError } from '../errors.js';
 import type { Hub, LiveMessage, LiveSink } from '../hub/hub.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { Store, StoredMessage } from '../store/store.js';
 import { parseAckFrame, parseHandshakeFrame } from './frames.js';
 
@@ -57,6 +58,7 @@ export interface SessionDeps {
   leaseMs: number;
   ackWindow: number;
   limits: Limits;
+  metrics: Metrics;
   maxSocketsPerInbox: number;
 }
 
@@ -135,6 +137,7 @@ export class Session implements LiveSink {
     if (this.state === 'closed') return;
     if (this.state === 'handshake') {
       this.deps.logger.debug({ reason: err.message, code: err.code }, 'handshake failed');
+      this.deps.metrics.handshakes.inc({ result: err.code });
     }
     this.close(err);
   }
@@ -168,6 +171,7 @@ export class Session implements LiveSink {
     }
     if (this.state !== 'handshake') return;
     if (++this.queued > MAX_QUEUED_FRAMES) {
+      this.deps.metrics.rateLimited.inc({ limit: 'socket' });
       this.fail(
         new RelayError('rate_limited', 'Frames arrive faster than the relay acts on them.'),
       );
@@ -191,6 +195,7 @@ export class Session implements LiveSink {
       const frame = parseHandshakeFrame(data, isBinary);
       if (frame.kind === 'challenge') {
         if (++this.challenges > MAX_CHALLENGES_PER_SOCKET) {
+          this.deps.metrics.rateLimited.inc({ limit: 'challenge' });
           throw new RelayError('rate_limited', 'Too many challenges on this connection.');
         }
         await this.deps.limits.checkAuth(this.address);
@@ -224,6 +229,7 @@ export class Session implements LiveSink {
     // Counted and subscribed in one synchronous step (both hubs add the sink
     // before their first await), so concurrent handshakes cannot pass the cap.
     if (this.deps.hub.localCount(this.inbox) >= this.deps.maxSocketsPerInbox) {
+      this.deps.metrics.rateLimited.inc({ limit: 'socket' });
       this.fail(new RelayError('too_many_sockets'));
       return;
     }
@@ -245,6 +251,7 @@ export class Session implements LiveSink {
     }
     this.unsubscribe = unsubscribe;
     this.ws.send('{"message":"handshake done"}');
+    this.deps.metrics.handshakes.inc({ result: 'ok' });
     this.deps.logger.debug({ ack: this.ackMode }, 'handshake done');
     this.wake();
   }
@@ -266,6 +273,7 @@ export class Session implements LiveSink {
       const batch = this.acked.splice(0);
       try {
         await this.deps.store.remove(this.inbox, batch);
+        this.deps.metrics.messages.inc({ event: 'acknowledged' }, batch.length);
         this.deps.logger.debug({ n: batch.length }, 'acknowledged');
       } catch (err) {
         // Still stored: delivered again later, which ack mode allows (at least once).
@@ -291,7 +299,11 @@ export class Session implements LiveSink {
       this.liveWrites.delete(this.liveWrites.keys().next().value!);
     }
     return write.then((written) => {
-      if (written) this.deps.logger.debug('delivered live');
+      if (written) {
+        this.deps.metrics.messages.inc({ event: 'delivered_live' });
+        this.deps.metrics.deliverySeconds.observe({ path: 'live' }, (Date.now() - msg.t) / 1000);
+        this.deps.logger.debug('delivered live');
+      }
       return written;
     });
   }
@@ -367,7 +379,16 @@ export class Session implements LiveSink {
     } else if (written.length) {
       await this.deps.store.remove(this.inbox, written);
     }
-    if (written.length) this.deps.logger.debug({ n: written.length }, 'delivered from store');
+    if (written.length) {
+      const now = Date.now();
+      batch.forEach((m, i) => {
+        if (results[i]) {
+          this.deps.metrics.deliverySeconds.observe({ path: 'stored' }, (now - m.t) / 1000);
+        }
+      });
+      this.deps.metrics.messages.inc({ event: 'flushed' }, written.length);
+      this.deps.logger.debug({ n: written.length }, 'delivered from store');
+    }
     if (toRelease.length) {
       await this.deps.store.release(this.inbox, toRelease);
       // Leaving with messages unwritten: another socket of the owner may be online.

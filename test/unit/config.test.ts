@@ -126,6 +126,8 @@ describe('configuration', () => {
     [['--trustproxy', '10.0.0.0/40'], /trustProxy .*prefix length/],
     [['--persistfile', '/nonexistent-dir/q.json'], /persistFile .*does not exist/],
     [['--ackwindow', '1001'], /ackWindow .*at most 1000/],
+    [['--metrics', 'maybe'], /metrics .*on, off, or \[host:\]port/],
+    [['--metrics', '127.0.0.1:70000'], /metrics .*port from 1 to 65535/],
     [['--inboxmaxbytes', '1000'], /inboxMaxBytes .*at least maxMessageBytes/],
     [['--storemaxbytes', '1000'], /storeMaxBytes .*at least maxMessageBytes/],
   ])('rejects the string and cross-field setting %j', (args, message) => {

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { handleOps, type OpsDeps } from '../../src/http/ops.js';
 import type { Store } from '../../src/store/store.js';
+import { Metrics } from '../../src/metrics.js';
 
 /** Captures what a handler writes. */
 function fakeResponse() {
@@ -28,6 +29,11 @@ function deps(closing: boolean, ping: () => Promise<void>): OpsDeps {
     msgTtl: 60,
     maxMessageBytes: 1000,
     isClosing: () => closing,
+    metrics: new Metrics({
+      sockets: () => ({}),
+      store: { kind: 'memory', ping } as unknown as Store,
+    }),
+    serveMetrics: true,
   };
 }
 

@@ -7,6 +7,7 @@ import { generateKeys, type OwnerKeys } from '../../src/client/keys.js';
 import type { LiveMessage } from '../../src/hub/hub.js';
 import { LocalHub } from '../../src/hub/local-hub.js';
 import { createLimits } from '../../src/limits.js';
+import { Metrics } from '../../src/metrics.js';
 import { createLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { Session } from '../../src/ws/session.js';
@@ -81,6 +82,7 @@ function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
     leaseMs: 60_000,
     ackWindow: 100,
     limits,
+    metrics: new Metrics({ sockets: () => ({}), store }),
     maxSocketsPerInbox: 16,
   });
   const frame = (obj: unknown) => ws.emit('message', Buffer.from(JSON.stringify(obj)), false);
