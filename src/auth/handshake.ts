@@ -33,8 +33,12 @@ export function isSolution(
 export interface HandshakeContext {
   inboxId: string;
   keyring: ChallengeKeyring;
-  /** Step 4: on a WebSocket, was this challenge issued on this connection? */
-  issuedHere: (txt: string) => boolean;
+  /**
+   * Step 4: on a WebSocket, was this challenge (txt and sig, exactly) issued
+   * on this connection? If so, step 2 needs no ECDSA verification: the relay
+   * made that very signature itself moments ago.
+   */
+  issuedHere: (challenge: Challenge) => boolean;
 }
 
 export async function verifySolution(ctx: HandshakeContext, msg: Solution): Promise<void> {
@@ -42,7 +46,10 @@ export async function verifySolution(ctx: HandshakeContext, msg: Solution): Prom
   if (!publicKey || inboxIdOfBytes(publicKey) !== ctx.inboxId) {
     throw new RelayError('unauthorized', 'The public key does not belong to this inbox id.');
   }
-  const check = await ctx.keyring.check(ctx.inboxId, msg.challenge);
+  const issuedHere = ctx.issuedHere(msg.challenge);
+  const check = issuedHere
+    ? ctx.keyring.checkExpiry(msg.challenge)
+    : await ctx.keyring.check(ctx.inboxId, msg.challenge);
   if (!check.ok && check.reason === 'forged') {
     throw new RelayError(
       'unauthorized',
@@ -50,7 +57,7 @@ export async function verifySolution(ctx: HandshakeContext, msg: Solution): Prom
     );
   }
   if (!check.ok) throw new RelayError('unauthorized', 'The challenge has expired.');
-  if (!ctx.issuedHere(msg.challenge.txt)) {
+  if (!issuedHere) {
     throw new RelayError('unauthorized', 'The challenge was not issued on this connection.');
   }
   const key = parsePublicKey(publicKey);

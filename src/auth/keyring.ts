@@ -144,6 +144,21 @@ export class ChallengeKeyring {
     ) {
       return { ok: false, reason: 'forged' };
     }
+    return this.expiry(txt);
+  }
+
+  /**
+   * Step 3 alone, for a challenge this relay issued on the same connection
+   * (its signature is the one the relay made, so checking it again would
+   * only cost an ECDSA verification).
+   */
+  checkExpiry(challenge: Challenge): ChallengeCheck {
+    const txt = decodeB64url(challenge.txt);
+    if (!txt || txt.length !== TXT_LENGTH || txt[0] !== 1) return { ok: false, reason: 'forged' };
+    return this.expiry(txt);
+  }
+
+  private expiry(txt: Uint8Array): ChallengeCheck {
     const expiresAt = Number(Buffer.from(txt).readBigUInt64BE(9));
     if (expiresAt <= this.now()) return { ok: false, reason: 'expired' };
     return { ok: true, expiresAt };

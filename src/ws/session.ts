@@ -23,7 +23,7 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import { verifySolution } from '../auth/handshake.js';
-import type { ChallengeKeyring } from '../auth/keyring.js';
+import type { Challenge, ChallengeKeyring } from '../auth/keyring.js';
 import { encodeB64url } from '../client/b64url.js';
 import { RelayError, errorBody, toRelayError } from '../errors.js';
 import type { Hub, LiveMessage, LiveSink } from '../hub/hub.js';
@@ -75,7 +75,7 @@ export function envelope(m: StoredMessage): string {
 export class Session implements LiveSink {
   state: 'handshake' | 'live' | 'closed' = 'handshake';
   ackMode = false;
-  private readonly issued: string[] = [];
+  private readonly issued: Challenge[] = [];
   private readonly handshakeTimer: NodeJS.Timeout;
   private unsubscribe: (() => void) | null = null;
   private flushing = false;
@@ -201,7 +201,7 @@ export class Session implements LiveSink {
         await this.deps.limits.checkAuth(this.address);
         await this.deps.limits.challenge(this.address);
         const challenge = await this.deps.keyring.issue(this.inbox);
-        this.issued.push(challenge.txt);
+        this.issued.push(challenge);
         if (this.issued.length > MAX_CHALLENGES) this.issued.shift();
         if (this.state === 'handshake') this.ws.send(JSON.stringify({ challenge }));
         return;
@@ -210,7 +210,7 @@ export class Session implements LiveSink {
         {
           inboxId: this.inbox,
           keyring: this.deps.keyring,
-          issuedHere: (t) => this.issued.includes(t),
+          issuedHere: (c) => this.issued.some((i) => i.txt === c.txt && i.sig === c.sig),
         },
         frame.solution,
       );

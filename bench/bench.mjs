@@ -1,0 +1,608 @@
+#!/usr/bin/env node
+/**
+ * npm run bench [-- --quick] [-- --engine memory|redis] [-- --docs]
+ *
+ * Measures the relay against the platform's own limits, in one run, on this
+ * machine: the relay (or a baseline server) pinned to core 0 with taskset
+ * where available, this load generator on core 1. Prints a table, writes JSON
+ * to bench/results/ and an SVG chart (bench/results/chart.svg; with --docs
+ * also docs/performance.svg). Never a timed test: CI only runs --quick to
+ * check that the bench itself works.
+ *
+ * Baselines: a bare node:http server that reads the body and answers 200 (the
+ * limit for POST), a bare ws forwarder (the limit for live delivery), and raw
+ * node:crypto P-256 sign/verify rates (the limit for handshakes).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { generateKeyPairSync, randomBytes, sign, verify, createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { WebSocket } from 'ws';
+import { chart } from './chart.mjs';
+
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const DOCS = argv.includes('--docs');
+const engineArg = argv.includes('--engine') ? argv[argv.indexOf('--engine') + 1] : 'both';
+const ENGINES = engineArg === 'both' ? ['memory', 'redis'] : [engineArg];
+const ROOT = new URL('..', import.meta.url).pathname;
+const MAIN = join(ROOT, 'dist/main.js');
+
+const P = QUICK
+  ? { duration: 2, handshakes: 300, flush: 2000, idle: 500, receivers: 10, liveSeconds: 2 }
+  : { duration: 10, handshakes: 2000, flush: 10000, idle: 10000, receivers: 20, liveSeconds: 5 };
+
+// ---- pinning: this process on core 1, servers on core 0 -------------------
+// os.cpus() counts every core; nproc would count only those this process may use.
+const CORES = cpus().length;
+const TASKSET = CORES >= 2 && hasCommand('taskset');
+
+function hasCommand(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---- processes --------------------------------------------------------------
+const children = new Set();
+const dirs = [];
+process.once('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a server pinned to core 0 (or unpinned); resolves with its port once it says so. */
+function startServer(args, env = {}, { pinned = true } = {}) {
+  const cmd = pinned && TASKSET ? 'taskset' : process.execPath;
+  const full = pinned && TASKSET ? ['-c', '0', process.execPath, ...args] : args;
+  const proc = spawn(cmd, full, {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(proc);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(
+      () => reject(new Error(`no port from ${args.join(' ')}: ${out}`)),
+      15000,
+    );
+    proc.stdout.on('data', (c) => {
+      out += c;
+      const m = /"port":(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, port: Number(m[1]), url: `http://127.0.0.1:${m[1]}` });
+      }
+    });
+  });
+}
+
+async function stop(server) {
+  if (!server || server.proc.exitCode !== null) return;
+  const exited = new Promise((r) => server.proc.once('exit', r));
+  server.proc.kill('SIGTERM');
+  await Promise.race([exited, sleep(15000)]);
+  children.delete(server.proc);
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'npchat-bench-redis-'));
+  dirs.push(dir);
+  const proc = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  );
+  children.add(proc);
+  await sleep(300);
+  return { proc, url: `redis://127.0.0.1:${port}` };
+}
+
+const RELAY_ENV = {
+  NPCHAT_HOST: '127.0.0.1',
+  NPCHAT_PORT: '0',
+  NPCHAT_LOG_LEVEL: 'warn',
+  NPCHAT_POST_RATE: '0',
+  NPCHAT_INBOX_RATE: '0',
+  NPCHAT_HANDSHAKE_RATE: '0',
+  NPCHAT_AUTH_FAILURES: '0',
+  NPCHAT_MAX_CONNECTIONS: '100000',
+  NPCHAT_MAX_CONNECTIONS_PER_ADDRESS: '100000',
+  NPCHAT_INBOX_MAX_MESSAGES: '1000000',
+  NPCHAT_INBOX_MAX_BYTES: '1073741824',
+  NPCHAT_STORE_MAX_BYTES: '2147483648',
+  NPCHAT_MSG_TTL: '600',
+};
+
+function startRelay(engine, redis, extraEnv = {}, options = {}) {
+  const env = { ...RELAY_ENV, ...extraEnv };
+  if (engine === 'redis') {
+    env.NPCHAT_REDIS_URL = redis.url;
+    env.NPCHAT_REDIS_PREFIX = `b${randomBytes(4).toString('hex')}:`;
+  }
+  // The relay logs `"port":N` in its 'listening' line (at info; warn hides it).
+  return startServer([MAIN], { ...env, NPCHAT_LOG_LEVEL: 'info' }, options);
+}
+
+/** CPU seconds a process has used (user + system), from /proc. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function rssBytes(pid) {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- owners: keys and handshakes with node:crypto ---------------------------
+function ownerKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const raw = publicKey.export({ type: 'spki', format: 'der' }).subarray(-65);
+  return {
+    privateKey,
+    publicKey: raw.toString('base64url'),
+    id: createHash('sha256').update(raw).digest('base64url'),
+  };
+}
+
+/** Opens an authenticated owner socket; frames after 'handshake done' go to onFrame. */
+function owner(url, key, { ack = false, onFrame = () => {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/${key.id}`, {
+      perMessageDeflate: false,
+    });
+    let live = false;
+    ws.on('error', reject);
+    ws.on('open', () => ws.send('{"get":"challenge"}'));
+    ws.on('message', (data, binary) => {
+      if (live) return onFrame(data, binary, ws);
+      const msg = JSON.parse(data.toString());
+      if (msg.challenge) {
+        const solution = sign('sha256', Buffer.from(msg.challenge.txt, 'base64url'), {
+          key: key.privateKey,
+          dsaEncoding: 'ieee-p1363',
+        }).toString('base64url');
+        ws.send(
+          JSON.stringify({ publicKey: key.publicKey, challenge: msg.challenge, solution, ack }),
+        );
+      } else if (msg.message === 'handshake done') {
+        live = true;
+        resolve(ws);
+      } else {
+        reject(new Error(`handshake refused: ${data}`));
+      }
+    });
+  });
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+function post(url, body) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// ---- scenarios ---------------------------------------------------------------
+/** autocannon: 50 keep-alive connections POSTing 1 KiB; paths cycle over `paths`. */
+async function postLoad(server, paths) {
+  const body = 'x'.repeat(1024);
+  let i = 0;
+  const cpu0 = cpuSeconds(server.proc.pid);
+  const result = await autocannon({
+    url: server.url,
+    connections: 50,
+    duration: P.duration,
+    requests: [
+      {
+        method: 'POST',
+        body,
+        setupRequest: (req) => ({ ...req, path: paths[i++ % paths.length] }),
+      },
+    ],
+  });
+  const cpu = cpuSeconds(server.proc.pid) - cpu0;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuUsPerReq: (cpu / Math.max(result.requests.total, 1)) * 1e6,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+async function handshakes(server) {
+  const keys = Array.from({ length: P.handshakes }, ownerKey);
+  let next = 0;
+  let ok = 0;
+  let failed = 0;
+  const cpu0 = cpuSeconds(server.proc.pid);
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      while (next < keys.length) {
+        const key = keys[next++];
+        try {
+          const ws = await owner(server.url, key);
+          ok++;
+          ws.close();
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // The relay's own CPU per handshake tells whether it or the generator is the limit.
+  const cpuUs = ((cpuSeconds(server.proc.pid) - cpu0) / Math.max(ok, 1)) * 1e6;
+  return { perSecond: ok / seconds, failed, cpuUsPerHandshake: cpuUs };
+}
+
+function cryptoRates() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const data = randomBytes(33);
+  const sig = sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  const rate = (fn) => {
+    const until = Date.now() + (QUICK ? 300 : 1000);
+    let n = 0;
+    const t0 = process.hrtime.bigint();
+    while (Date.now() < until) {
+      fn();
+      n++;
+    }
+    return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+  };
+  return {
+    signPerSecond: rate(() => sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' })),
+    verifyPerSecond: rate(() =>
+      verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig),
+    ),
+  };
+}
+
+async function fill(url, id, n) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < n) {
+        const i = next++;
+        const status = await post(`${url}/${id}`, `stored message ${i} `.padEnd(100, '.'));
+        if (status !== 200) throw new Error(`fill: ${status}`);
+      }
+    }),
+  );
+}
+
+async function flush(server, ack) {
+  const key = ownerKey();
+  await fill(server.url, key.id, P.flush);
+  let got = 0;
+  let t0 = 0n;
+  let pending = [];
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const ws = await owner(server.url, key, {
+    ack,
+    onFrame: (data, _binary, sock) => {
+      got++;
+      if (ack) {
+        if (pending.length === 0)
+          setImmediate(() => {
+            sock.send(JSON.stringify({ ack: pending }));
+            pending = [];
+          });
+        pending.push(JSON.parse(data.toString()).id);
+      }
+      if (got === P.flush) done();
+    },
+  });
+  t0 = process.hrtime.bigint();
+  await Promise.race([finished, sleep(120000)]);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  ws.close();
+  return { perSecond: got / seconds, got };
+}
+
+async function idle(server) {
+  await sleep(500);
+  const before = rssBytes(server.proc.pid);
+  const sockets = [];
+  for (let i = 0; i < P.idle; i += 100) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(100, P.idle - i) }, () => owner(server.url, ownerKey())),
+    );
+    sockets.push(...batch);
+  }
+  await sleep(1500);
+  const after = rssBytes(server.proc.pid);
+  for (const ws of sockets) ws.terminate();
+  return { sockets: sockets.length, bytesPerSocket: (after - before) / sockets.length };
+}
+
+function percentile(sorted, p) {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : NaN;
+}
+
+/** Live delivery: receivers read; first the closed-loop maximum, then an open model at 25/50/75 %. */
+async function live(server, bare) {
+  const received = new Map();
+  const onFrame = (data) => {
+    const text = data.toString();
+    const seq = text.slice(0, text.indexOf(':'));
+    received.set(seq, process.hrtime.bigint());
+  };
+  const keys = Array.from({ length: P.receivers }, ownerKey);
+  const sockets = bare
+    ? await Promise.all(
+        keys.map(
+          (k) =>
+            new Promise((resolve, reject) => {
+              const ws = new WebSocket(`${server.url.replace('http', 'ws')}/${k.id}`);
+              ws.on('message', (d) => (ws.ready ? onFrame(d) : (ws.ready = true) && resolve(ws)));
+              ws.on('error', reject);
+            }),
+        ),
+      )
+    : await Promise.all(keys.map((k) => owner(server.url, k, { onFrame })));
+  const body = (seq) => `${seq}:`.padEnd(256, 'x');
+  // Closed loop: 32 senders as fast as they can.
+  let seq = 0;
+  const until = Date.now() + P.liveSeconds * 1000;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (Date.now() < until) {
+        const s = `c${seq++}`;
+        await post(`${server.url}/${keys[seq % keys.length].id}`, body(s));
+      }
+    }),
+  );
+  await sleep(200);
+  const max =
+    [...received.keys()].filter((k) => k.startsWith('c')).length /
+    (Number(process.hrtime.bigint() - t0) / 1e9);
+  const levels = {};
+  for (const fraction of [0.25, 0.5, 0.75]) {
+    const rate = max * fraction;
+    const n = Math.floor(rate * P.liveSeconds);
+    const sent = new Map();
+    const start = process.hrtime.bigint() + 10_000_000n;
+    let i = 0;
+    await new Promise((resolve) => {
+      const tick = () => {
+        const now = process.hrtime.bigint();
+        while (i < n && start + BigInt(Math.floor((i / rate) * 1e9)) <= now) {
+          const s = `o${fraction}-${i}`;
+          // Latency counts from when the message was due, not when it went out.
+          sent.set(s, start + BigInt(Math.floor((i / rate) * 1e9)));
+          void post(`${server.url}/${keys[i % keys.length].id}`, body(s)).catch(() => {});
+          i++;
+        }
+        if (i < n) setImmediate(tick);
+        else resolve();
+      };
+      tick();
+    });
+    await sleep(1000);
+    const latencies = [...sent]
+      .map(([s, due]) => (received.has(s) ? Number(received.get(s) - due) / 1e6 : Infinity))
+      .sort((a, b) => a - b);
+    levels[`${fraction * 100}%`] = {
+      rate: Math.round(rate),
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      p999: percentile(latencies, 0.999),
+      lost: latencies.filter((l) => l === Infinity).length,
+    };
+  }
+  for (const ws of sockets) ws.terminate();
+  return { maxPerSecond: max, levels };
+}
+
+// ---- main --------------------------------------------------------------------
+async function main() {
+  const started = new Date();
+  const results = {
+    date: started.toISOString(),
+    quick: QUICK,
+    machine: {
+      cores: CORES,
+      cpu:
+        (/model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8')) ?? [])[1] ?? 'unknown',
+      node: process.version,
+      pinned: TASKSET,
+    },
+    baselines: {},
+    engines: {},
+  };
+  const log = (s) => console.error(`bench: ${s}`);
+  const paths = Array.from({ length: 1000 }, () => `/${ownerKey().id}`);
+
+  log('baseline: raw node:crypto P-256');
+  results.baselines.crypto = cryptoRates();
+  log('baseline: bare node:http');
+  let s = await startServer([join(ROOT, 'bench/bare-http.mjs')]);
+  results.baselines.http = await postLoad(s, paths);
+  await stop(s);
+  log('baseline: bare ws forwarder');
+  s = await startServer([join(ROOT, 'bench/bare-ws.mjs')]);
+  results.baselines.ws = await live(s, true);
+  await stop(s);
+
+  const redis = ENGINES.includes('redis') ? await startRedis() : null;
+  for (const engine of ENGINES) {
+    const r = {};
+    results.engines[engine] = r;
+    log(`${engine}: POST 1 KiB to offline inboxes`);
+    s = await startRelay(engine, redis);
+    r.post = await postLoad(s, paths);
+    await stop(s);
+    log(`${engine}: live delivery`);
+    s = await startRelay(engine, redis);
+    r.live = await live(s, false);
+    await stop(s);
+    log(`${engine}: handshakes`);
+    s = await startRelay(engine, redis, { NPCHAT_FRESHKEY: '5' });
+    r.handshakes = await handshakes(s);
+    await stop(s);
+    log(`${engine}: flush`);
+    s = await startRelay(engine, redis);
+    r.flushLegacy = await flush(s, false);
+    r.flushAck = await flush(s, true);
+    await stop(s);
+    log(`${engine}: idle sockets`);
+    s = await startRelay(engine, redis);
+    r.idle = await idle(s);
+    await stop(s);
+  }
+  if (redis) {
+    log('redis: workers 1 and 2 (unpinned, same conditions)');
+    const w = {};
+    for (const n of [1, 2]) {
+      s = await startRelay('redis', redis, { NPCHAT_WORKERS: String(n) }, { pinned: false });
+      await sleep(1000);
+      w[n] = (await postLoad(s, paths)).rps;
+      await stop(s);
+    }
+    results.workers = { one: w[1], two: w[2], ratio: w[2] / w[1] };
+  }
+
+  print(results);
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(dir, `${stamp}.json`), JSON.stringify(results, null, 2));
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify(results, null, 2));
+  writeFileSync(join(dir, 'chart.svg'), chart(results));
+  if (DOCS) copyFileSync(join(dir, 'chart.svg'), join(ROOT, 'docs/performance.svg'));
+  log(`results: bench/results/${stamp}.json, chart: bench/results/chart.svg`);
+  agent.destroy();
+  process.exit(0);
+}
+
+function print(r) {
+  const b = r.baselines;
+  const f = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
+  const rows = [
+    [
+      'baseline',
+      'bare node:http POST',
+      `${f(b.http.rps)} req/s`,
+      `p50 ${b.http.p50} ms, p99 ${b.http.p99} ms, ${f(b.http.cpuUsPerReq, 1)} µs CPU/req`,
+    ],
+    ['baseline', 'bare ws forwarder', `${f(b.ws.maxPerSecond)} msg/s`, levels(b.ws.levels)],
+    [
+      'baseline',
+      'P-256 sign / verify',
+      `${f(b.crypto.signPerSecond)} / ${f(b.crypto.verifyPerSecond)} per s`,
+      '',
+    ],
+  ];
+  for (const [engine, e] of Object.entries(r.engines)) {
+    rows.push(
+      [
+        engine,
+        'POST 1 KiB offline',
+        `${f(e.post.rps)} req/s (${f(e.post.rps / b.http.rps, 2)}x)`,
+        `p50 ${e.post.p50} ms, p99 ${e.post.p99} ms, ${f(e.post.cpuUsPerReq, 1)} µs CPU/req (${f(e.post.cpuUsPerReq / b.http.cpuUsPerReq, 2)}x), non-2xx ${e.post.non2xx}`,
+      ],
+      [
+        engine,
+        'live delivery',
+        `${f(e.live.maxPerSecond)} msg/s (${f(e.live.maxPerSecond / b.ws.maxPerSecond, 2)}x)`,
+        levels(e.live.levels),
+      ],
+      [
+        engine,
+        'handshakes (freshKey 5)',
+        `${f(e.handshakes.perSecond)} /s`,
+        `failures ${e.handshakes.failed}, ${f(e.handshakes.perSecond / b.crypto.verifyPerSecond, 3)} of raw verify, relay ${f(e.handshakes.cpuUsPerHandshake)} µs CPU each`,
+      ],
+      [
+        engine,
+        'flush legacy / ack',
+        `${f(e.flushLegacy.perSecond)} / ${f(e.flushAck.perSecond)} msg/s`,
+        '',
+      ],
+      [
+        engine,
+        'idle sockets',
+        `${f(e.idle.bytesPerSocket / 1024, 1)} KiB RSS/socket`,
+        `${e.idle.sockets} sockets`,
+      ],
+    );
+  }
+  if (r.workers)
+    rows.push([
+      'redis',
+      'workers 2 vs 1 (POST)',
+      `${f(r.workers.two)} vs ${f(r.workers.one)} req/s`,
+      `${f(r.workers.ratio, 2)}x`,
+    ]);
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i].length)));
+  console.log(
+    `npchat-relay bench ${r.date}${r.quick ? ' (quick)' : ''}: ${r.machine.cores} cores, ${r.machine.cpu}, node ${r.machine.node}, pinned ${r.machine.pinned}`,
+  );
+  for (const row of rows)
+    console.log(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('  '));
+}
+
+function levels(l) {
+  return Object.entries(l)
+    .map(
+      ([k, v]) =>
+        `${k} (${v.rate}/s): p50 ${v.p50.toFixed(2)} p99 ${v.p99.toFixed(2)} p99.9 ${v.p999.toFixed(2)} ms${v.lost ? `, ${v.lost} lost` : ''}`,
+    )
+    .join('; ');
+}
+
+// Last, so that every declaration above is initialised before main() runs.
+if (TASKSET && !process.env.BENCH_PINNED) {
+  const child = spawn('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_PINNED: '1' },
+  });
+  child.on('exit', (code) => process.exit(code ?? 1));
+} else {
+  await main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
