@@ -375,7 +375,13 @@ async function live(server, bare) {
           (k) =>
             new Promise((resolve, reject) => {
               const ws = new WebSocket(`${server.url.replace('http', 'ws')}/${k.id}`);
-              ws.on('message', (d) => (ws.ready ? onFrame(d) : (ws.ready = true) && resolve(ws)));
+              // The first frame is the forwarder's "handshake done"; the rest are messages.
+              let ready = false;
+              ws.on('message', (d) => {
+                if (ready) return onFrame(d);
+                ready = true;
+                resolve(ws);
+              });
               ws.on('error', reject);
             }),
         ),
