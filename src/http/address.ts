@@ -6,9 +6,13 @@
  */
 import { BlockList, isIP } from 'node:net';
 
+/** Trust lists without entries: checking them would still build an address object per call. */
+const EMPTY = new WeakSet<BlockList>();
+
 /** Parses NPCHAT_TRUST_PROXY: comma-separated addresses or CIDR ranges. */
 export function parseTrustProxy(list: string): BlockList {
   const trusted = new BlockList();
+  if (list.trim() === '') EMPTY.add(trusted);
   for (const raw of list.split(',')) {
     const entry = raw.trim();
     if (entry === '') continue;
@@ -36,6 +40,7 @@ function unmapped(ip: string): string {
 
 /** Whether `ip` (IPv4-mapped or not) is one of the trusted proxies. */
 export function isTrusted(trusted: BlockList, rawIp: string): boolean {
+  if (EMPTY.has(trusted)) return false;
   const ip = unmapped(rawIp);
   const family = isIP(ip);
   return family !== 0 && trusted.check(ip, family === 6 ? 'ipv6' : 'ipv4');
