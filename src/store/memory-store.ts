@@ -80,6 +80,8 @@ export class MemoryStore implements Store {
   private readonly onExpired: (n: number) => void;
   /** Bytes charged for everything held now. */
   bytes = 0;
+  /** Messages held now (all inboxes). */
+  size = 0;
 
   constructor(options: MemoryStoreOptions) {
     this.now = options.now ?? Date.now;
@@ -90,13 +92,6 @@ export class MemoryStore implements Store {
     this.retryAfter = String(Math.max(1, Math.ceil(options.cleanPeriodMs / 1000)));
     this.timer = setInterval(() => this.sweep(), options.cleanPeriodMs);
     this.timer.unref();
-  }
-
-  /** Messages held now (all inboxes). */
-  get size(): number {
-    let n = 0;
-    for (const q of this.inboxes.values()) n += q.entries.size;
-    return n;
   }
 
   private charge(bytes: number, force = false): void {
@@ -152,6 +147,9 @@ export class MemoryStore implements Store {
 
   /** Adds a message in id order (a reserved id may arrive after a later one). */
   private insert(inbox: string, stored: StoredMessage): void {
+    // An id is stored once (a persist file could name it twice): the later copy wins.
+    const old = this.inboxes.get(inbox);
+    if (old?.entries.has(stored.id)) this.drop(inbox, old, stored.id);
     let queue = this.inboxes.get(inbox);
     if (!queue) {
       queue = { entries: new Map(), bytes: 0, lastId: stored.id };
@@ -159,6 +157,7 @@ export class MemoryStore implements Store {
     }
     queue.entries.set(stored.id, { msg: stored, leasedUntil: 0 });
     queue.bytes += stored.body.length;
+    this.size++;
     if (compareIds(stored.id, queue.lastId) >= 0) {
       queue.lastId = stored.id;
     } else {
@@ -210,6 +209,7 @@ export class MemoryStore implements Store {
     if (!entry) return false;
     queue.entries.delete(id);
     queue.bytes -= entry.msg.body.length;
+    this.size--;
     this.bytes -= entry.msg.body.length + ENTRY_OVERHEAD;
     if (queue.entries.size === 0) this.inboxes.delete(inbox);
     return true;
