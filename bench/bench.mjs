@@ -15,13 +15,13 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, verify, createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { WebSocket } from 'ws';
+import { sleep, startRedis, track } from '../scripts/processes.mjs';
 import { chart } from './chart.mjs';
 
 const argv = process.argv.slice(2);
@@ -51,24 +51,6 @@ function hasCommand(cmd) {
 }
 
 // ---- processes --------------------------------------------------------------
-const children = new Set();
-const dirs = [];
-process.once('exit', () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts a server pinned to core 0 (or unpinned); resolves with its port once it says so. */
 function startServer(args, env = {}, { pinned = true } = {}) {
   const cmd = pinned && TASKSET ? 'taskset' : process.execPath;
@@ -77,7 +59,7 @@ function startServer(args, env = {}, { pinned = true } = {}) {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  children.add(proc);
+  track(proc);
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(
@@ -100,32 +82,6 @@ async function stop(server) {
   const exited = new Promise((r) => server.proc.once('exit', r));
   server.proc.kill('SIGTERM');
   await Promise.race([exited, sleep(15000)]);
-  children.delete(server.proc);
-}
-
-async function startRedis() {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'npchat-bench-redis-'));
-  dirs.push(dir);
-  const proc = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
-  children.add(proc);
-  await sleep(300);
-  return { proc, url: `redis://127.0.0.1:${port}` };
 }
 
 const RELAY_ENV = {
@@ -163,8 +119,6 @@ function cpuSeconds(pid) {
 function rssBytes(pid) {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- owners: keys and handshakes with node:crypto ---------------------------
 function ownerKey() {

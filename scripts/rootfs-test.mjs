@@ -7,38 +7,16 @@
  * ending with exit status 0. Needs root (chroot) and redis-server.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
+import { freePort, sleep, startRedis, track } from './processes.mjs';
 import { encodeB64url, generateKeys, solveChallenge } from '../dist/client/index.js';
 
 const ROOTFS = new URL('../build/rootfs', import.meta.url).pathname;
-const children = new Set();
-const dirs = [];
-process.once('exit', () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
 function check(ok, what) {
   if (!ok) throw new Error(`rootfs-test: FAILED: ${what}`);
   console.log(`rootfs-test: ok: ${what}`);
 }
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function until(fn, ms, what) {
   const deadline = Date.now() + ms;
@@ -59,7 +37,7 @@ async function startRelay(port, env = {}) {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  children.add(proc);
+  track(proc);
   let out = '';
   proc.stdout.on('data', (c) => (out += c));
   proc.stderr.on('data', (c) => (out += c));
@@ -132,29 +110,9 @@ async function exercise(name, env) {
 try {
   execFileSync('chroot', ['--version'], { stdio: 'ignore' });
   await exercise('memory', {});
-  const redisPort = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'npchat-rootfs-redis-'));
-  dirs.push(dir);
-  const redis = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(redisPort),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
-  children.add(redis);
-  await sleep(300);
-  await exercise('redis', { NPCHAT_REDIS_URL: `redis://127.0.0.1:${redisPort}` });
-  redis.kill('SIGTERM');
+  const redis = await startRedis();
+  await exercise('redis', { NPCHAT_REDIS_URL: redis.url });
+  redis.proc.kill('SIGTERM');
   console.log('rootfs-test: all checks passed');
   process.exit(0);
 } catch (err) {
