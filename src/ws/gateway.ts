@@ -39,8 +39,12 @@ export class Gateway {
   private readonly timer: NodeJS.Timeout;
   private readonly logger: Logger;
 
+  /** One deps object for every session (not a copy per socket). */
+  private readonly sessionDeps: SessionDeps;
+
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger.child({ component: 'gateway' });
+    this.sessionDeps = { ...options, logger: this.logger };
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
@@ -60,7 +64,7 @@ export class Gateway {
     address: string,
   ): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws, inbox, { ...this.options, logger: this.logger }, address);
+      const session = new Session(ws, inbox, this.sessionDeps, address);
       this.sessions.add(session);
       ws.on('close', () => this.sessions.delete(session));
     });
