@@ -145,7 +145,7 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
   server.on('connection', (socket: Socket) => {
     const peer = socket.remoteAddress ?? '';
     if (isTrusted(trusted, peer)) return;
-    const ipKey = addressKey(clientAddress(peer, undefined, trusted));
+    const ipKey = addressKey(peer);
     const n = (perAddress.get(ipKey) ?? 0) + 1;
     if (n > config.maxConnectionsPerAddress) {
       log.debug('connection refused: too many from one address');
@@ -203,7 +203,10 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
           if (parseTarget(req.url).path !== '/metrics' || req.method !== 'GET') {
             return sendError(res, new RelayError('not_found'));
           }
-          void sendMetrics(res, metrics);
+          sendMetrics(res, metrics).catch((err: unknown) => {
+            log.error({ err }, 'metrics failed');
+            res.destroy();
+          });
         })
       : null;
 

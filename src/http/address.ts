@@ -87,8 +87,9 @@ function groups(ip: string): number[] {
   return [...left, ...zeros, ...right];
 }
 
-/** The key an address counts under: IPv4 as is, IPv6 as its /64. */
-export function addressKey(ip: string): string {
+/** The key an address counts under: IPv4 (IPv4-mapped too) as is, IPv6 as its /64. */
+export function addressKey(rawIp: string): string {
+  const ip = unmapped(rawIp);
   if (isIP(ip) !== 6) return ip;
   return (
     groups(ip)

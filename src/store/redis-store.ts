@@ -77,8 +77,18 @@ local function trim(q, m, x, l, b, now)
 end
 `;
 
+// Takes the inbox's next id: above the last one, and never below the clock in µs.
+const NEXT_ID = `
+local function next_id(seq, now)
+  local last = tonumber(redis.call('GET', seq) or '0')
+  local sid = string.format('%.0f', math.max(last + 1, now * 1000))
+  redis.call('SET', seq, sid, 'PX', ${SEQ_SLACK_MS})
+  return sid
+end
+`;
+
 // KEYS seq k; ARGV now useKey -> { 'new', id } | { 'done', id, t } | { 'busy' }
-const RESERVE = `
+const RESERVE = `${NEXT_ID}
 local now = tonumber(ARGV[1])
 if ARGV[2] == '1' then
   local prior = redis.call('GET', KEYS[2])
@@ -88,16 +98,14 @@ if ARGV[2] == '1' then
     return { 'busy' }
   end
 end
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local sid = string.format('%.0f', math.max(last + 1, now * 1000))
-redis.call('SET', KEYS[1], sid, 'PX', ${SEQ_SLACK_MS})
+local sid = next_id(KEYS[1], now)
 if ARGV[2] == '1' then redis.call('SET', KEYS[2], 'p:' .. sid, 'PX', ${PENDING_MS}) end
 return { 'new', sid }
 `;
 
 // KEYS seq q m x l b k; ARGV now id t ttlMs binary body useKey maxMessages maxBytes
 //   -> { 'ok', id, expiresAt } | { 'done', id, t, expiresAt } | { 'busy' } | { 'full' }
-const APPEND = `${TRIM}
+const APPEND = `${TRIM}${NEXT_ID}
 local now = tonumber(ARGV[1])
 local t = tonumber(ARGV[3])
 local expiresAt = t + tonumber(ARGV[4])
@@ -116,11 +124,7 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[8])
   or tonumber(redis.call('GET', KEYS[6]) or '0') + size > tonumber(ARGV[9]) then
   return { 'full' }
 end
-if sid == '' then
-  local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-  sid = string.format('%.0f', math.max(last + 1, now * 1000))
-  redis.call('SET', KEYS[1], sid, 'PX', ${SEQ_SLACK_MS})
-end
+if sid == '' then sid = next_id(KEYS[1], now) end
 redis.call('ZADD', KEYS[2], tonumber(sid), sid)
 redis.call('HSET', KEYS[3], sid, string.format('%013.0f:%013.0f:%s:', t, expiresAt, ARGV[5]) .. ARGV[6])
 redis.call('ZADD', KEYS[4], expiresAt, sid)

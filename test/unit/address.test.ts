@@ -4,6 +4,7 @@ import { addressKey, clientAddress, parseTrustProxy } from '../../src/http/addre
 describe('client addresses', () => {
   it('groups IPv6 by /64 and maps IPv4-mapped addresses to IPv4', () => {
     expect(addressKey('1.2.3.4')).toBe('1.2.3.4');
+    expect(addressKey('::ffff:1.2.3.4')).toBe('1.2.3.4');
     expect(addressKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
     expect(addressKey('2001:db8:1:2::9')).toBe('2001:db8:1:2::/64');
     expect(addressKey('2001:DB8:1:2:ffff::')).toBe('2001:db8:1:2::/64');
