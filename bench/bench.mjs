@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * npm run bench [-- --quick] [-- --engine memory|redis] [-- --docs]
+ * npm run bench [-- --quick] [-- --engine memory|redis] [-- --only post,live,...] [-- --docs]
  *
  * Measures the relay against the platform's own limits, in one run, on this
  * machine: the relay (or a baseline server) pinned to core 0 with taskset
@@ -29,8 +29,16 @@ const QUICK = argv.includes('--quick');
 const DOCS = argv.includes('--docs');
 const engineArg = argv.includes('--engine') ? argv[argv.indexOf('--engine') + 1] : 'both';
 const ENGINES = engineArg === 'both' ? ['memory', 'redis'] : [engineArg];
+const SCENARIOS = ['post', 'live', 'handshakes', 'flush', 'idle', 'workers'];
+// --only a,b: just those scenarios (and the baselines they need); no chart is written.
+const ONLY = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : SCENARIOS;
+for (const name of ONLY) {
+  if (!SCENARIOS.includes(name)) throw new Error(`--only: unknown scenario ${name}`);
+}
+const runs = (name) => ONLY.includes(name);
 const ROOT = new URL('..', import.meta.url).pathname;
-const MAIN = join(ROOT, 'dist/main.js');
+// NPCHAT_BENCH_MAIN: another build of the relay (say, the previous commit's dist) for an A/B run.
+const MAIN = process.env.NPCHAT_BENCH_MAIN ?? join(ROOT, 'dist/main.js');
 
 const P = QUICK
   ? { duration: 2, handshakes: 300, flush: 2000, idle: 500, receivers: 10, liveSeconds: 2 }
@@ -415,44 +423,61 @@ async function main() {
   const log = (s) => console.error(`bench: ${s}`);
   const paths = Array.from({ length: 1000 }, () => `/${ownerKey().id}`);
 
-  log('baseline: raw node:crypto P-256');
-  results.baselines.crypto = cryptoRates();
-  log('baseline: bare node:http');
-  let s = await startServer([join(ROOT, 'bench/bare-http.mjs')]);
-  results.baselines.http = await postLoad(s, paths);
-  await stop(s);
-  log('baseline: bare ws forwarder');
-  s = await startServer([join(ROOT, 'bench/bare-ws.mjs')]);
-  results.baselines.ws = await live(s, true);
-  await stop(s);
+  if (runs('handshakes')) {
+    log('baseline: raw node:crypto P-256');
+    results.baselines.crypto = cryptoRates();
+  }
+  let s;
+  if (runs('post') || runs('workers')) {
+    log('baseline: bare node:http');
+    s = await startServer([join(ROOT, 'bench/bare-http.mjs')]);
+    results.baselines.http = await postLoad(s, paths);
+    await stop(s);
+  }
+  if (runs('live')) {
+    log('baseline: bare ws forwarder');
+    s = await startServer([join(ROOT, 'bench/bare-ws.mjs')]);
+    results.baselines.ws = await live(s, true);
+    await stop(s);
+  }
 
   const redis = ENGINES.includes('redis') ? await startRedis() : null;
   for (const engine of ENGINES) {
     const r = {};
     results.engines[engine] = r;
-    log(`${engine}: POST 1 KiB to offline inboxes`);
-    s = await startRelay(engine, redis);
-    r.post = await postLoad(s, paths);
-    await stop(s);
-    log(`${engine}: live delivery`);
-    s = await startRelay(engine, redis);
-    r.live = await live(s, false);
-    await stop(s);
-    log(`${engine}: handshakes`);
-    s = await startRelay(engine, redis, { NPCHAT_FRESHKEY: '5' });
-    r.handshakes = await handshakes(s);
-    await stop(s);
-    log(`${engine}: flush`);
-    s = await startRelay(engine, redis);
-    r.flushLegacy = await flush(s, false);
-    r.flushAck = await flush(s, true);
-    await stop(s);
-    log(`${engine}: idle sockets`);
-    s = await startRelay(engine, redis);
-    r.idle = await idle(s);
-    await stop(s);
+    if (runs('post')) {
+      log(`${engine}: POST 1 KiB to offline inboxes`);
+      s = await startRelay(engine, redis);
+      r.post = await postLoad(s, paths);
+      await stop(s);
+    }
+    if (runs('live')) {
+      log(`${engine}: live delivery`);
+      s = await startRelay(engine, redis);
+      r.live = await live(s, false);
+      await stop(s);
+    }
+    if (runs('handshakes')) {
+      log(`${engine}: handshakes`);
+      s = await startRelay(engine, redis, { NPCHAT_FRESHKEY: '5' });
+      r.handshakes = await handshakes(s);
+      await stop(s);
+    }
+    if (runs('flush')) {
+      log(`${engine}: flush`);
+      s = await startRelay(engine, redis);
+      r.flushLegacy = await flush(s, false);
+      r.flushAck = await flush(s, true);
+      await stop(s);
+    }
+    if (runs('idle')) {
+      log(`${engine}: idle sockets`);
+      s = await startRelay(engine, redis);
+      r.idle = await idle(s);
+      await stop(s);
+    }
   }
-  if (redis) {
+  if (redis && runs('workers')) {
     log('redis: workers 1 and 2 (unpinned, same conditions)');
     const w = {};
     for (const n of [1, 2]) {
@@ -469,10 +494,14 @@ async function main() {
   mkdirSync(dir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   writeFileSync(join(dir, `${stamp}.json`), JSON.stringify(results, null, 2));
-  writeFileSync(join(dir, 'latest.json'), JSON.stringify(results, null, 2));
-  writeFileSync(join(dir, 'chart.svg'), chart(results));
-  if (DOCS) copyFileSync(join(dir, 'chart.svg'), join(ROOT, 'docs/performance.svg'));
-  log(`results: bench/results/${stamp}.json, chart: bench/results/chart.svg`);
+  if (ONLY.length === SCENARIOS.length) {
+    writeFileSync(join(dir, 'latest.json'), JSON.stringify(results, null, 2));
+    writeFileSync(join(dir, 'chart.svg'), chart(results));
+    if (DOCS) copyFileSync(join(dir, 'chart.svg'), join(ROOT, 'docs/performance.svg'));
+    log(`results: bench/results/${stamp}.json, chart: bench/results/chart.svg`);
+  } else {
+    log(`results: bench/results/${stamp}.json (partial run: no chart)`);
+  }
   agent.destroy();
   process.exit(0);
 }
@@ -480,54 +509,64 @@ async function main() {
 function print(r) {
   const b = r.baselines;
   const f = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
-  const rows = [
-    [
+  const rows = [];
+  if (b.http)
+    rows.push([
       'baseline',
       'bare node:http POST',
       `${f(b.http.rps)} req/s`,
       `p50 ${b.http.p50} ms, p99 ${b.http.p99} ms, ${f(b.http.cpuUsPerReq, 1)} µs CPU/req`,
-    ],
-    ['baseline', 'bare ws forwarder', `${f(b.ws.maxPerSecond)} msg/s`, levels(b.ws.levels)],
-    [
+    ]);
+  if (b.ws)
+    rows.push([
+      'baseline',
+      'bare ws forwarder',
+      `${f(b.ws.maxPerSecond)} msg/s`,
+      levels(b.ws.levels),
+    ]);
+  if (b.crypto)
+    rows.push([
       'baseline',
       'P-256 sign / verify',
       `${f(b.crypto.signPerSecond)} / ${f(b.crypto.verifyPerSecond)} per s`,
       '',
-    ],
-  ];
+    ]);
   for (const [engine, e] of Object.entries(r.engines)) {
-    rows.push(
-      [
+    if (e.post)
+      rows.push([
         engine,
         'POST 1 KiB offline',
         `${f(e.post.rps)} req/s (${f(e.post.rps / b.http.rps, 2)}x)`,
         `p50 ${e.post.p50} ms, p99 ${e.post.p99} ms, ${f(e.post.cpuUsPerReq, 1)} µs CPU/req (${f(e.post.cpuUsPerReq / b.http.cpuUsPerReq, 2)}x), non-2xx ${e.post.non2xx}`,
-      ],
-      [
+      ]);
+    if (e.live)
+      rows.push([
         engine,
         'live delivery',
         `${f(e.live.maxPerSecond)} msg/s (${f(e.live.maxPerSecond / b.ws.maxPerSecond, 2)}x)`,
         levels(e.live.levels),
-      ],
-      [
+      ]);
+    if (e.handshakes)
+      rows.push([
         engine,
         'handshakes (freshKey 5)',
         `${f(e.handshakes.perSecond)} /s`,
         `failures ${e.handshakes.failed}, ${f(e.handshakes.perSecond / b.crypto.verifyPerSecond, 3)} of raw verify, relay ${f(e.handshakes.cpuUsPerHandshake)} µs CPU each`,
-      ],
-      [
+      ]);
+    if (e.flushLegacy)
+      rows.push([
         engine,
         'flush legacy / ack',
         `${f(e.flushLegacy.perSecond)} / ${f(e.flushAck.perSecond)} msg/s`,
         '',
-      ],
-      [
+      ]);
+    if (e.idle)
+      rows.push([
         engine,
         'idle sockets',
         `${f(e.idle.bytesPerSocket / 1024, 1)} KiB RSS/socket`,
         `${e.idle.sockets} sockets`,
-      ],
-    );
+      ]);
   }
   if (r.workers)
     rows.push([

@@ -4,6 +4,10 @@
  * is refused as soon as it passes the limit. A body that arrives slower than
  * `minRate` bytes per second (averaged, after BODY_GRACE_MS) is refused with
  * 408 request_timeout, so a trickling client cannot hold a connection.
+ *
+ * One watchdog timer checks every body being read (not one timer per
+ * request): most bodies arrive with their headers and are done before it
+ * ever looks at them.
  */
 import type { IncomingMessage } from 'node:http';
 import { RelayError } from '../errors.js';
@@ -12,64 +16,101 @@ import { RelayError } from '../errors.js';
 export const BODY_GRACE_MS = 5000;
 const RATE_CHECK_MS = 1000;
 
+class BodyReader {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+    private readonly minRate: number,
+    private readonly resolve: (body: Buffer) => void,
+    private readonly reject: (err: RelayError) => void,
+  ) {
+    req.on('data', this.onData);
+    req.on('end', this.onEnd);
+    req.on('error', this.onError);
+    req.on('aborted', this.onError);
+  }
+
+  private finish(): void {
+    readers.delete(this);
+    const req = this.req;
+    req.off('data', this.onData);
+    req.off('end', this.onEnd);
+    req.off('error', this.onError);
+    req.off('aborted', this.onError);
+  }
+
+  private fail(err: RelayError): void {
+    this.finish();
+    this.req.pause();
+    this.reject(err);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.size += chunk.length;
+    if (this.size > this.limit) return this.fail(tooLarge(this.limit));
+    this.chunks.push(chunk);
+  };
+
+  private readonly onEnd = (): void => {
+    this.finish();
+    this.resolve(Buffer.concat(this.chunks, this.size));
+  };
+
+  // The client went away mid-body: a client mistake, not a relay failure.
+  private readonly onError = (): void => {
+    this.finish();
+    this.reject(new RelayError('bad_request', 'The request body was cut off.'));
+  };
+
+  /** Called by the watchdog: refuses the body if it is behind the minimum rate. */
+  check(now: number): void {
+    const late = now - this.started - BODY_GRACE_MS;
+    if (late > 0 && this.size < (late / 1000) * this.minRate) {
+      this.fail(
+        new RelayError(
+          'request_timeout',
+          `The body arrived slower than ${this.minRate} bytes per second.`,
+        ),
+      );
+    }
+  }
+}
+
+/** Bodies being read with a minimum rate; the watchdog runs only while there are any. */
+const readers = new Set<BodyReader>();
+let watchdog: NodeJS.Timeout | undefined;
+
+function watch(reader: BodyReader): void {
+  readers.add(reader);
+  if (watchdog) return;
+  watchdog = setInterval(() => {
+    const now = Date.now();
+    for (const r of readers) r.check(now);
+    if (readers.size === 0) {
+      clearInterval(watchdog);
+      watchdog = undefined;
+    }
+  }, RATE_CHECK_MS);
+  watchdog.unref();
+}
+
+function tooLarge(limit: number): RelayError {
+  return new RelayError(
+    'too_large',
+    `The message is larger than ${limit} bytes, the most this relay accepts.`,
+  );
+}
+
 export function readBody(req: IncomingMessage, limit: number, minRate = 0): Promise<Buffer> {
-  const tooLarge = () =>
-    new RelayError(
-      'too_large',
-      `The message is larger than ${limit} bytes, the most this relay accepts.`,
-    );
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge());
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const started = Date.now();
-    const timer =
-      minRate > 0
-        ? setInterval(() => {
-            const late = Date.now() - started - BODY_GRACE_MS;
-            if (late > 0 && size < (late / 1000) * minRate) {
-              cleanup();
-              req.pause();
-              reject(
-                new RelayError(
-                  'request_timeout',
-                  `The body arrived slower than ${minRate} bytes per second.`,
-                ),
-              );
-            }
-          }, RATE_CHECK_MS)
-        : undefined;
-    const cleanup = () => {
-      clearInterval(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks, size));
-    };
-    // The client went away mid-body: a client mistake, not a relay failure.
-    const onError = () => {
-      cleanup();
-      reject(new RelayError('bad_request', 'The request body was cut off.'));
-    };
-    const onAborted = onError;
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
+    // Stream events never fire synchronously, so the reader is watched before it can finish.
+    const reader = new BodyReader(req, limit, minRate, resolve, reject);
+    if (minRate > 0) watch(reader);
   });
 }

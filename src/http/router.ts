@@ -14,6 +14,9 @@ import { PREFLIGHT_HEADERS, sendError } from './respond.js';
 
 export type RouterDeps = IngressDeps & OpsDeps & { logger: Logger };
 
+/** Shared by every request without a query string (never modified). */
+const NO_QUERY: URLSearchParams = new URLSearchParams();
+
 /**
  * Splits a request target into path and query without `new URL` (which
  * throws on targets like `//[` or `//x:99999`). An absolute-form target
@@ -24,10 +27,8 @@ export function parseTarget(target: string | undefined): { path: string; query: 
   const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(raw);
   if (origin) raw = raw.slice(origin[0].length) || '/';
   const q = raw.indexOf('?');
-  return {
-    path: q < 0 ? raw : raw.slice(0, q),
-    query: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)),
-  };
+  if (q < 0) return { path: raw, query: NO_QUERY };
+  return { path: raw.slice(0, q), query: new URLSearchParams(raw.slice(q + 1)) };
 }
 
 /** Catalog errors that are the client's doing: logged at debug, never as relay failures. */

@@ -42,6 +42,12 @@ interface Queue {
   /** Sum of the bodies, for the inbox quota. */
   bytes: number;
   lastId: string;
+  /**
+   * No entry expires before this (a lower bound: it may lag behind after
+   * removals). Expired entries are looked for only when it has passed, so an
+   * append costs O(1) however long the queue is.
+   */
+  soonest: number;
 }
 
 interface KeyState extends Answer {
@@ -125,24 +131,28 @@ export class MemoryStore implements Store {
     const queue = this.inboxes.get(inbox);
     const size = msg.body.length;
     if (queue) {
-      this.dropExpired(inbox, queue, this.now());
-      if (
-        queue.entries.size >= this.quota.maxMessages ||
-        queue.bytes + size > this.quota.maxBytes
-      ) {
-        throw inboxFull();
+      // Expired messages still count until a sweep; drop them first only when
+      // they would decide a refusal (and only if any can have expired).
+      if (this.full(queue, size)) {
+        this.dropExpired(inbox, queue, this.now());
+        if (this.full(queue, size)) throw inboxFull();
       }
     } else if (size > this.quota.maxBytes) {
       throw inboxFull();
     }
     this.charge(size + ENTRY_OVERHEAD);
     const id = msg.id ?? this.ids.next();
-    const stored: StoredMessage = { ...msg, id, expiresAt: msg.t + msg.ttlMs };
+    const { body, binary, t, ttlMs } = msg;
+    const stored: StoredMessage = { id, body, binary, t, ttlMs, expiresAt: t + ttlMs };
     this.insert(inbox, stored);
     if (idempotencyKey !== undefined) {
       this.note(inbox, idempotencyKey, { id, t: stored.t, pending: false }, stored.expiresAt);
     }
     return { id, t: stored.t, expiresAt: stored.expiresAt, duplicate: false };
+  }
+
+  private full(queue: Queue, size: number): boolean {
+    return queue.entries.size >= this.quota.maxMessages || queue.bytes + size > this.quota.maxBytes;
   }
 
   /** Adds a message in id order (a reserved id may arrive after a later one). */
@@ -152,9 +162,10 @@ export class MemoryStore implements Store {
     if (old?.entries.has(stored.id)) this.drop(inbox, old, stored.id);
     let queue = this.inboxes.get(inbox);
     if (!queue) {
-      queue = { entries: new Map(), bytes: 0, lastId: stored.id };
+      queue = { entries: new Map(), bytes: 0, lastId: stored.id, soonest: stored.expiresAt };
       this.inboxes.set(inbox, queue);
     }
+    if (stored.expiresAt < queue.soonest) queue.soonest = stored.expiresAt;
     queue.entries.set(stored.id, { msg: stored, leasedUntil: 0 });
     queue.bytes += stored.body.length;
     this.size++;
@@ -216,10 +227,17 @@ export class MemoryStore implements Store {
   }
 
   private dropExpired(inbox: string, queue: Queue, now: number): number {
+    if (now < queue.soonest) return 0;
     let n = 0;
+    let soonest = Infinity;
     for (const [id, entry] of queue.entries) {
-      if (entry.msg.expiresAt <= now && this.drop(inbox, queue, id)) n++;
+      if (entry.msg.expiresAt <= now) {
+        if (this.drop(inbox, queue, id)) n++;
+      } else if (entry.msg.expiresAt < soonest) {
+        soonest = entry.msg.expiresAt;
+      }
     }
+    queue.soonest = soonest;
     if (n > 0) this.onExpired(n);
     return n;
   }

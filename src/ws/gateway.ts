@@ -64,7 +64,7 @@ export class Gateway {
     address: string,
   ): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws, inbox, this.sessionDeps, address);
+      const session = new Session(ws, inbox, this.sessionDeps, address, socket);
       this.sessions.add(session);
       ws.on('close', () => this.sessions.delete(session));
     });

@@ -21,6 +21,7 @@
  * socket (others cost nothing), and acks that arrive while a removal runs
  * join the next one: one store call at a time, whatever the frame rate.
  */
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { verifySolution } from '../auth/handshake.js';
 import type { Challenge, ChallengeKeyring } from '../auth/keyring.js';
@@ -110,6 +111,8 @@ export class Session implements LiveSink {
     private readonly deps: SessionDeps,
     /** The client's address key, for the per-address limits (never logged). */
     private readonly address = '',
+    /** The connection under `ws`: corked while a batch is written, so it goes out in one write. */
+    private readonly socket?: Pick<Duplex, 'cork' | 'uncork'>,
   ) {
     this.handshakeTimer = setTimeout(() => {
       this.fail(new RelayError('handshake_timeout'));
@@ -361,13 +364,14 @@ export class Session implements LiveSink {
    * leased until acknowledged. Either way, releases what was not written.
    */
   private async sendStored(batch: StoredMessage[]): Promise<void> {
-    const results = await Promise.all(
-      batch.map((m) =>
-        this.ackMode
-          ? this.write(envelope(m), false)
-          : (this.liveWrites.get(m.id) ?? this.write(m.body, m.binary)),
-      ),
+    this.socket?.cork();
+    const writes = batch.map((m) =>
+      this.ackMode
+        ? this.write(envelope(m), false)
+        : (this.liveWrites.get(m.id) ?? this.write(m.body, m.binary)),
     );
+    this.socket?.uncork();
+    const results = await Promise.all(writes);
     for (const m of batch) this.liveWrites.delete(m.id);
     const written = batch.filter((_, i) => results[i]).map((m) => m.id);
     const unwritten = batch.filter((_, i) => !results[i]).map((m) => m.id);

@@ -234,6 +234,16 @@ export function storeContract(name: string, make: (quota?: InboxQuota) => Promis
       ]);
     });
 
+    it('quota: a short-lived message behind long-lived ones frees its place when it expires', async () => {
+      const store = await fresh({ maxMessages: 2, maxBytes: 1_000_000 });
+      await store.append(INBOX, msg('long', 60_000));
+      await store.append(INBOX, msg('short', 30));
+      await expect(store.append(INBOX, msg('x'))).rejects.toMatchObject({ code: 'inbox_full' });
+      await new Promise((r) => setTimeout(r, 50));
+      await store.append(INBOX, msg('after expiry'));
+      expect(texts(await store.lease(INBOX, 10, 10_000))).toEqual(['long', 'after expiry']);
+    });
+
     it('never leases an expired message, however many expired ones lie ahead of it', async () => {
       const store = await fresh();
       const past = Date.now() - 10;
