@@ -79,13 +79,13 @@ export async function handlePost(
   const msg: LiveMessage = { id: reserved.id, body, binary, t: Date.now(), ttlMs };
   let outcome: string;
   try {
-    if (await deps.hub.publish(inbox, msg)) {
+    if (await deps.hub.publish(inbox, msg, reserved.present)) {
       outcome = 'delivered live';
     } else if (store) {
-      await deps.store.append(inbox, msg, key);
+      const appended = await deps.store.append(inbox, msg, key);
       deps.metrics.messages.inc({ event: 'stored' });
       // Stored is stored: a failed wake only delays delivery to the next flush.
-      await deps.hub.notifyStored(inbox).catch(() => {});
+      await deps.hub.notifyStored(inbox, appended.present).catch(() => {});
       outcome = 'stored';
     } else {
       outcome = 'dropped: nobody online and store=false';

@@ -50,8 +50,18 @@ export const WRITE_TIMEOUT_MS = 250;
 
 export interface Hub {
   subscribe(inbox: string, sink: LiveSink): Promise<() => void>;
-  publish(inbox: string, msg: LiveMessage): Promise<boolean>;
-  notifyStored(inbox: string): Promise<void>;
+  /**
+   * `present`: the nodes present for the inbox as the store read them when it
+   * reserved the message's id (`Reservation.present`); the hub then does not
+   * read presence itself. A node that arrived since gets the message from the
+   * store (woken after the append), one that left refuses it: never a loss.
+   */
+  publish(inbox: string, msg: LiveMessage, present?: readonly string[]): Promise<boolean>;
+  /**
+   * `present`: as read by the store in the same atomic step as the append
+   * (`Appended.present`), which keeps the ordering argument of redis-hub.ts.
+   */
+  notifyStored(inbox: string, present?: readonly string[]): Promise<void>;
   /** Authenticated sinks of the inbox on this node. */
   localCount(inbox: string): number;
   close(): Promise<void>;

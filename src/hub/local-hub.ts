@@ -30,7 +30,7 @@ export class LocalHub implements Hub {
     return this.sinks.get(inbox)?.size ?? 0;
   }
 
-  async publish(inbox: string, msg: LiveMessage): Promise<boolean> {
+  async publish(inbox: string, msg: LiveMessage, _present?: readonly string[]): Promise<boolean> {
     return (await this.deliverLocal(inbox, msg)) === 'taken';
   }
 
@@ -60,7 +60,7 @@ export class LocalHub implements Hub {
     });
   }
 
-  async notifyStored(inbox: string): Promise<void> {
+  async notifyStored(inbox: string, _present?: readonly string[]): Promise<void> {
     this.wakeLocal(inbox);
   }
 

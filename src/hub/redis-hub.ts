@@ -20,7 +20,9 @@
  * all of the following commands in one total order.
  *   POST on node A:   A1 append(msg) to the queue;  A2 read presence; wake the nodes found.
  *   socket on node B: B1 write presence;            B2 lease (read) the queue.
- * A1 precedes A2 (A awaits the append before notifyStored) and B1 precedes
+ * A1 precedes A2 (the store's append script reads the presence hash right
+ * after appending, in the same atomic step; a store without that hint makes A
+ * await the append before notifyStored reads it) and B1 precedes
  * B2 (Session awaits subscribe before flushing). Either A2 comes after B1:
  * then A sees B and wakes it, and B's flush after the wake leases msg; or A2
  * comes before B1: then A1 < A2 < B1 < B2 and B's first lease sees msg.
@@ -33,6 +35,7 @@ import { randomBytes } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnections } from '../redis/connect.js';
+import { liveNodes, presenceKey } from '../redis/keys.js';
 import type { LiveMessage, LiveSink, LocalDelivery } from './hub.js';
 import { LocalHub } from './local-hub.js';
 
@@ -115,7 +118,7 @@ export class RedisHub extends LocalHub {
   }
 
   private presenceKey(inbox: string): string {
-    return `${this.prefix}{${inbox}}:p`;
+    return presenceKey(this.prefix, inbox);
   }
 
   private send(nodeId: string, payload: Buffer): Promise<number> {
@@ -152,12 +155,9 @@ export class RedisHub extends LocalHub {
   }
 
   /** Nodes with an unexpired presence for the inbox (this one included). */
-  private async liveNodes(inbox: string): Promise<string[]> {
+  private async liveNodes(inbox: string): Promise<readonly string[]> {
     const all = await this.conn.client.hgetall(this.presenceKey(inbox));
-    const now = Date.now();
-    return Object.entries(all)
-      .filter(([, until]) => Number(until) > now)
-      .map(([node]) => node);
+    return liveNodes(Object.entries(all).flat());
   }
 
   override async subscribe(inbox: string, sink: LiveSink): Promise<() => void> {
@@ -175,11 +175,15 @@ export class RedisHub extends LocalHub {
     };
   }
 
-  override async publish(inbox: string, msg: LiveMessage): Promise<boolean> {
+  override async publish(
+    inbox: string,
+    msg: LiveMessage,
+    present?: readonly string[],
+  ): Promise<boolean> {
     const localWrite = this.deliverLocal(inbox, msg);
-    let nodes: string[];
+    let nodes: readonly string[];
     try {
-      nodes = await this.liveNodes(inbox);
+      nodes = present ?? (await this.liveNodes(inbox));
     } catch {
       if ((await localWrite) === 'taken') return true;
       throw new RelayError('unavailable', 'The relay cannot reach its store now.');
@@ -220,9 +224,9 @@ export class RedisHub extends LocalHub {
     });
   }
 
-  override async notifyStored(inbox: string): Promise<void> {
+  override async notifyStored(inbox: string, present?: readonly string[]): Promise<void> {
     this.wakeLocal(inbox);
-    const nodes = await this.liveNodes(inbox).catch(() => [] as string[]);
+    const nodes = present ?? (await this.liveNodes(inbox).catch(() => [] as string[]));
     const wake = encode({ k: 'wake', inbox });
     await Promise.all(
       nodes.filter((n) => n !== this.nodeId).map((n) => this.send(n, wake).catch(() => 0)),

@@ -12,6 +12,7 @@
  *   P{I}:x    zset  message id -> expiresAt    (expiry index)
  *   P{I}:l    zset  message id -> leasedUntil  (leases)
  *   P{I}:b    sum of the stored bodies' bytes  (inbox quota)
+ *   P{I}:p    the hub's presence hash (redis-hub.ts), read by RESERVE and APPEND
  *   P{I}:k:H  idempotency key H (base64url SHA-256 of the key): "id:t:expiresAt"
  *             once answered (expiring with that message), "p:id" while pending
  * Every queue key expires a little after the inbox's last message, so an
@@ -27,6 +28,7 @@ import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connect.js';
+import { inboxKey, liveNodes, presenceKey } from '../redis/keys.js';
 import {
   inboxFull,
   inProgress,
@@ -87,7 +89,8 @@ local function next_id(seq, now)
 end
 `;
 
-// KEYS seq k; ARGV now useKey -> { 'new', id } | { 'done', id, t } | { 'busy' }
+// KEYS seq k p; ARGV now useKey -> { 'new', id, presence } | { 'done', id, t } | { 'busy' }
+// (presence: the hub's presence hash of the inbox, HGETALL, read in the same step)
 const RESERVE = `${NEXT_ID}
 local now = tonumber(ARGV[1])
 if ARGV[2] == '1' then
@@ -100,11 +103,12 @@ if ARGV[2] == '1' then
 end
 local sid = next_id(KEYS[1], now)
 if ARGV[2] == '1' then redis.call('SET', KEYS[2], 'p:' .. sid, 'PX', ${PENDING_MS}) end
-return { 'new', sid }
+return { 'new', sid, redis.call('HGETALL', KEYS[3]) }
 `;
 
-// KEYS seq q m x l b k; ARGV now id t ttlMs binary body useKey maxMessages maxBytes
-//   -> { 'ok', id, expiresAt } | { 'done', id, t, expiresAt } | { 'busy' } | { 'full' }
+// KEYS seq q m x l b k p; ARGV now id t ttlMs binary body useKey maxMessages maxBytes
+//   -> { 'ok', id, expiresAt, presence } | { 'done', id, t, expiresAt } | { 'busy' } | { 'full' }
+// (presence read after the append, in the same step: see the ordering argument in redis-hub.ts)
 const APPEND = `${TRIM}${NEXT_ID}
 local now = tonumber(ARGV[1])
 local t = tonumber(ARGV[3])
@@ -136,7 +140,7 @@ local texp = string.format('%.0f', expiresAt)
 if ARGV[7] == '1' then
   redis.call('SET', KEYS[7], sid .. ':' .. ARGV[3] .. ':' .. texp, 'PX', math.max(expiresAt - now, 1))
 end
-return { 'ok', sid, texp }
+return { 'ok', sid, texp, redis.call('HGETALL', KEYS[8]) }
 `;
 
 // KEYS k; ARGV id: deletes the key if it is still this request's reservation.
@@ -203,8 +207,10 @@ return 0
 `;
 
 interface Scripts {
-  npchatReserve(...args: (string | number)[]): Promise<string[]>;
-  npchatAppend(...args: (string | Buffer | number)[]): Promise<string[]>;
+  npchatReserve(...args: (string | number)[]): Promise<[string, string?, (string | string[])?]>;
+  npchatAppend(
+    ...args: (string | Buffer | number)[]
+  ): Promise<[string, string?, string?, (string | string[])?]>;
   npchatForget(...args: string[]): Promise<number>;
   npchatLeaseBuffer(...args: (string | number)[]): Promise<Buffer[]>;
   npchatRemove(...args: string[]): Promise<number>;
@@ -253,8 +259,8 @@ export class RedisStore implements Store {
     private readonly quota: InboxQuota = UNLIMITED,
     private readonly onExpired: (n: number) => void = () => {},
   ) {
-    redis.defineCommand('npchatReserve', { numberOfKeys: 2, lua: RESERVE });
-    redis.defineCommand('npchatAppend', { numberOfKeys: 7, lua: APPEND });
+    redis.defineCommand('npchatReserve', { numberOfKeys: 3, lua: RESERVE });
+    redis.defineCommand('npchatAppend', { numberOfKeys: 8, lua: APPEND });
     redis.defineCommand('npchatForget', { numberOfKeys: 1, lua: FORGET });
     redis.defineCommand('npchatLease', { numberOfKeys: 5, lua: LEASE });
     redis.defineCommand('npchatRemove', { numberOfKeys: 5, lua: REMOVE });
@@ -263,7 +269,7 @@ export class RedisStore implements Store {
   }
 
   private key(inbox: string, name: string): string {
-    return `${this.prefix}{${inbox}}:${name}`;
+    return inboxKey(this.prefix, inbox, name);
   }
 
   private queueKeys(inbox: string): string[] {
@@ -275,17 +281,18 @@ export class RedisStore implements Store {
   }
 
   async reserve(inbox: string, idempotencyKey?: string): Promise<Reservation> {
-    const [state, id, t] = await this.scripts
+    const [state, id, third] = await this.scripts
       .npchatReserve(
         this.key(inbox, 'seq'),
         this.idempotencyKey(inbox, idempotencyKey ?? ''),
+        presenceKey(this.prefix, inbox),
         Date.now(),
         idempotencyKey === undefined ? 0 : 1,
       )
       .catch(unavailable);
     if (state === 'busy') throw inProgress();
-    if (state === 'done') return { prior: { id: id!, t: Number(t) } };
-    return { id: id! };
+    if (state === 'done') return { prior: { id: id!, t: Number(third) } };
+    return { id: id!, present: liveNodes(Array.isArray(third) ? third : []) };
   }
 
   async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
@@ -294,6 +301,7 @@ export class RedisStore implements Store {
         this.key(inbox, 'seq'),
         ...this.queueKeys(inbox),
         this.idempotencyKey(inbox, idempotencyKey ?? ''),
+        presenceKey(this.prefix, inbox),
         Date.now(),
         msg.id ?? '',
         msg.t,
@@ -311,7 +319,8 @@ export class RedisStore implements Store {
     if (state === 'done') {
       return { id: id!, t: Number(a), expiresAt: Number(b), duplicate: true };
     }
-    return { id: id!, t: msg.t, expiresAt: Number(a), duplicate: false };
+    const present = liveNodes(Array.isArray(b) ? b : []);
+    return { id: id!, t: msg.t, expiresAt: Number(a), duplicate: false, present };
   }
 
   async commit(

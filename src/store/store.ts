@@ -60,9 +60,22 @@ export interface Appended extends Answer {
   expiresAt: number;
   /** True when the idempotency key was already used: nothing was stored. */
   duplicate: boolean;
+  /** See `Reservation.present`: read in the same atomic step as the append. */
+  present?: readonly string[];
 }
 
-export type Reservation = { id: string; prior?: undefined } | { id?: undefined; prior: Answer };
+export type Reservation =
+  | {
+      id: string;
+      prior?: undefined;
+      /**
+       * A store that shares its database with the hub (Redis) reads the
+       * inbox's presence (the relay nodes with a socket of it) in the same
+       * atomic step, saving the hub a round trip; absent: the hub reads it.
+       */
+      present?: readonly string[];
+    }
+  | { id?: undefined; prior: Answer; present?: undefined };
 
 /** Per-inbox quotas (NPCHAT_INBOX_MAX_MESSAGES, NPCHAT_INBOX_MAX_BYTES). */
 export interface InboxQuota {

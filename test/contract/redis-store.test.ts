@@ -61,6 +61,19 @@ describe('RedisStore specifics', () => {
     expect(await redis.zcard(`${prefix}{${INBOX}}:q`)).toBe(1);
   });
 
+  it('reads the live nodes of the presence hash in the same step as reserve and append', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore(redis, prefix);
+    expect((await store.reserve(INBOX)).present).toEqual([]);
+    const now = Date.now();
+    await redis.hset(`${prefix}{${INBOX}}:p`, 'live', now + 60_000, 'gone', now - 1);
+    expect((await store.reserve(INBOX)).present).toEqual(['live']);
+    expect((await store.append(INBOX, msg('x'))).present).toEqual(['live']);
+    // A repeated idempotency key answers from its first answer: no presence then.
+    await store.append(INBOX, msg('y'), 'key');
+    expect((await store.reserve(INBOX, 'key')).present).toBeUndefined();
+  });
+
   it('never reuses an id after the queue emptied', async () => {
     const store = new RedisStore(redis, uniquePrefix());
     const a = await store.append(INBOX, msg('a'));
