@@ -1,5 +1,6 @@
 /**
- * Subcommands: serve (the default), keygen, id, listen, send. Everything that
+ * Subcommands: serve (the default), keygen, id, listen, send, login, fetch,
+ * keys. Everything that
  * touches the process (argv, env, streams, signals) comes in through `Io`.
  * Returns the exit status: 0 done, 1 failed, 2 usage or configuration error.
  */
@@ -8,6 +9,7 @@ import { WebSocket } from 'ws';
 import { encodeB64url } from './client/b64url.js';
 import { connect, RelayConnectionError, type WebSocketConstructor } from './client/connection.js';
 import { fromKeyFile, generateKeys, toKeyFile } from './client/keys.js';
+import { OwnerSession } from './client/owner.js';
 import { post, RelayRequestError } from './client/post.js';
 import { ConfigError, loadConfig, settingsHelp } from './config.js';
 import { createLogger } from './logger.js';
@@ -31,6 +33,10 @@ const USAGE = `Usage:
                                                receive messages, one line each
   npchat-relay send [--ttl SECONDS] [--binary] URL/ID TEXT|-
                                                post a message (- reads stdin)
+  npchat-relay login --key KEYFILE URL         open an owner API session; print its token
+  npchat-relay fetch --key KEYFILE [--json] [--once] URL
+                                               long-poll the owner API: print, then ack
+  npchat-relay keys --key KEYFILE URL          one-time prekeys left (owner API)
   npchat-relay --help | --version`;
 
 class UsageError extends Error {}
@@ -84,6 +90,55 @@ async function serve(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** One output line per message: text (newlines escaped), `[binary] b64url`, or JSON. */
+function messageLine(data: string | Uint8Array, binary: boolean, json: boolean): string {
+  const text = typeof data === 'string' ? data : encodeB64url(data);
+  if (json) return JSON.stringify({ data: text, ...(binary ? { binary: true } : {}) });
+  return binary ? `[binary] ${text}` : text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
+}
+
+/** `--key KEYFILE URL` options of the owner API commands; logs in. */
+async function ownerSession(command: string, args: string[], bare: string[] = []) {
+  const { opts, positional } = parseArgs(args, ['key'], bare);
+  if (typeof opts.key !== 'string' || positional.length !== 1) {
+    throw new UsageError(`${command} needs --key KEYFILE and one relay URL`);
+  }
+  return { opts, session: await OwnerSession.login(positional[0]!, readKeyFile(opts.key)) };
+}
+
+async function login(args: string[], io: Io): Promise<number> {
+  const { session } = await ownerSession('login', args);
+  io.stdout.write(`${session.token}\n`);
+  return 0;
+}
+
+async function fetchCommand(args: string[], io: Io): Promise<number> {
+  const { opts, session } = await ownerSession('fetch', args, ['json', 'once']);
+  const stop = new AbortController();
+  void io.signal.then(() => stop.abort());
+  try {
+    do {
+      const batch = await session.fetch({ wait: opts.once ? 0 : 30, signal: stop.signal });
+      for (const m of batch)
+        io.stdout.write(messageLine(m.data, m.binary, opts.json === true) + '\n');
+      // Acknowledged only once printed.
+      if (batch.length) await session.ack(batch.map((m) => m.id));
+    } while (!opts.once && !stop.signal.aborted);
+  } catch (err) {
+    if (!stop.signal.aborted) throw err;
+  } finally {
+    await session.logout().catch(() => {});
+  }
+  return 0;
+}
+
+async function keysCommand(args: string[], io: Io): Promise<number> {
+  const { session } = await ownerSession('keys', args);
+  io.stdout.write(`${JSON.stringify({ count: await session.countPreKeys() })}\n`);
+  await session.logout().catch(() => {});
+  return 0;
+}
+
 async function listen(args: string[], io: Io): Promise<number> {
   const { opts, positional } = parseArgs(args, ['key'], ['json']);
   if (typeof opts.key !== 'string' || positional.length !== 1) {
@@ -98,13 +153,7 @@ async function listen(args: string[], io: Io): Promise<number> {
   });
   void io.signal.then(() => conn.close());
   for await (const msg of conn) {
-    const text = typeof msg.data === 'string' ? msg.data : encodeB64url(msg.data);
-    const line = opts.json
-      ? JSON.stringify({ data: text, ...(msg.binary ? { binary: true } : {}) })
-      : msg.binary
-        ? `[binary] ${text}`
-        : text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
-    io.stdout.write(line + '\n');
+    io.stdout.write(messageLine(msg.data, msg.binary, opts.json === true) + '\n');
   }
   return 0;
 }
@@ -155,6 +204,12 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       }
       case 'listen':
         return await listen(rest, io);
+      case 'login':
+        return await login(rest, io);
+      case 'fetch':
+        return await fetchCommand(rest, io);
+      case 'keys':
+        return await keysCommand(rest, io);
       case 'send':
         return await send(rest, io);
       case 'serve':

@@ -223,6 +223,34 @@ const schema = {
     env: 'NPCHAT_AUTH_FAILURES',
     arg: 'authfailures',
   },
+  prekeyRate: {
+    doc: 'Key bundle fetches (GET /{id}/keys) per second from one address to one inbox, on top of prekeyBurst; 0: no limit.',
+    format: 'limit',
+    default: 1,
+    env: 'NPCHAT_PREKEY_RATE',
+    arg: 'prekeyrate',
+  },
+  prekeyBurst: {
+    doc: 'Key bundle fetches one address may make to one inbox above prekeyRate in a burst.',
+    format: 'limit',
+    default: 10,
+    env: 'NPCHAT_PREKEY_BURST',
+    arg: 'prekeyburst',
+  },
+  sessionTtl: {
+    doc: 'Lifetime of an owner API session token (POST /{id}/session), seconds.',
+    format: 'seconds',
+    default: 86400,
+    env: 'NPCHAT_SESSION_TTL',
+    arg: 'sessionttl',
+  },
+  maxDataBytes: {
+    doc: 'Largest contact card (/{id}/shareable) or private data (/{id}/data), bytes of JSON.',
+    format: 'count',
+    default: 16384,
+    env: 'NPCHAT_MAX_DATA_BYTES',
+    arg: 'maxdatabytes',
+  },
   trustProxy: {
     doc: 'Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed; empty: none.',
     format: String,
@@ -341,6 +369,10 @@ export type Config = Readonly<{
   handshakeRate: number;
   handshakeBurst: number;
   authFailures: number;
+  prekeyRate: number;
+  prekeyBurst: number;
+  sessionTtl: number;
+  maxDataBytes: number;
   trustProxy: string;
   maxConnections: number;
   maxConnectionsPerAddress: number;

@@ -9,6 +9,9 @@ import type { Hub } from './hub/hub.js';
 import { LocalHub } from './hub/local-hub.js';
 import { RedisHub } from './hub/redis-hub.js';
 import type { Logger } from './logger.js';
+import { createMemoryOwnerState } from './owner/memory.js';
+import { createRedisOwnerState } from './owner/redis.js';
+import type { OwnerState } from './owner/state.js';
 import { connectRedis, whenReady, type RedisClient } from './redis/connect.js';
 import { RedisKeyDirectory } from './redis/key-directory.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -19,6 +22,8 @@ import type { Store } from './store/store.js';
 export interface Engine {
   store: Store;
   hub: Hub;
+  /** Owner API state: tokens, single-use marks, prekeys, blobs. */
+  owner: OwnerState;
   directory?: KeyDirectory;
   /** The Redis the rate limits count in (scale-out engine only). */
   redis?: RedisClient;
@@ -41,10 +46,13 @@ export function createEngine(
       onExpired,
     });
     const hub = new LocalHub();
+    // Owner state has a bound of its own, as large as the message store's.
+    const owner = createMemoryOwnerState({ maxBytes: config.storeMaxBytes });
     const file = config.persistFile;
     return {
       store,
       hub,
+      owner,
       start: async () => {
         if (file) await loadQueue(file, store, logger);
       },
@@ -59,6 +67,7 @@ export function createEngine(
           }
         }
         await store.close();
+        await owner.close();
       },
     };
   }
@@ -71,6 +80,7 @@ export function createEngine(
   return {
     store: new RedisStore(conn.client, config.redisPrefix, quota, onExpired),
     hub,
+    owner: createRedisOwnerState(conn.client, config.redisPrefix),
     redis: conn.client,
     directory: new RedisKeyDirectory(conn.client, config.redisPrefix),
     async start(ms) {

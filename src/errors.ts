@@ -34,6 +34,16 @@ export const CATALOG = {
     message: 'The request did not arrive fast enough.',
   },
   unauthorized: { status: 401, close: 4001, message: 'The handshake check failed.' },
+  forbidden: {
+    status: 403,
+    close: 4003,
+    message: 'The token belongs to another inbox.',
+  },
+  too_many_prekeys: {
+    status: 409,
+    close: 4000,
+    message: 'The inbox would hold more one-time prekeys than the relay allows.',
+  },
   rate_limited: {
     status: 429,
     close: 4029,

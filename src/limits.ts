@@ -30,6 +30,8 @@ export interface Limits {
   inbox(inbox: string): Promise<void>;
   /** A challenge asked from this address; throws `rate_limited` when over. */
   challenge(address: string): Promise<void>;
+  /** A key bundle fetched by this address from this inbox; throws `rate_limited` when over. */
+  prekeys(address: string, inbox: string): Promise<void>;
   /** Counts a failed handshake of this address. */
   authFailed(address: string): Promise<void>;
   /** Throws `rate_limited` while this address has used up its failed handshakes. */
@@ -50,6 +52,8 @@ export function createLimits(
     | 'handshakeRate'
     | 'handshakeBurst'
     | 'authFailures'
+    | 'prekeyRate'
+    | 'prekeyBurst'
   >,
   redis?: { client: RedisClient; prefix: string },
   onRefused: (limit: LimitName) => void = () => {},
@@ -74,6 +78,7 @@ export function createLimits(
   const post = bursty('post', config.postRate, config.postBurst);
   const inbox = bursty('inbox', config.inboxRate, config.inboxBurst);
   const challenge = bursty('challenge', config.handshakeRate, config.handshakeBurst);
+  const prekeys = bursty('prekeys', config.prekeyRate, config.prekeyBurst);
   const failures = config.authFailures > 0 ? make('authfail', config.authFailures, 60) : null;
 
   const consume = async (
@@ -112,6 +117,13 @@ export function createLimits(
       ),
     challenge: (address) =>
       consume('challenge', challenge, address, 'Too many handshakes from this address.'),
+    prekeys: (address, id) =>
+      consume(
+        'prekeys',
+        prekeys,
+        `${address} ${id}`,
+        'Too many key bundle fetches from this address for this inbox.',
+      ),
     async authFailed(address) {
       await failures?.consume(address).catch(() => {});
     },

@@ -12,7 +12,9 @@ import { parseMetrics, type Config } from './config.js';
 import { createEngine, type Engine } from './engine.js';
 import { RelayError, toRelayError } from './errors.js';
 import { addressKey, clientAddress, isTrusted, parseTrustProxy } from './http/address.js';
+import { apiRoutes, type ApiDeps } from './http/api.js';
 import { createRouter, logFailure, parseTarget, route } from './http/router.js';
+import { routeTable } from './http/routes.js';
 import { sendMetrics } from './http/ops.js';
 import { sendError } from './http/respond.js';
 import { createLimits } from './limits.js';
@@ -109,7 +111,9 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
   let inFlight = 0;
   let idle: (() => void) | null = null;
 
-  const router = createRouter({
+  // Aborted when shutdown begins: waiting long-polls answer at once.
+  const stopping = new AbortController();
+  const apiDeps: ApiDeps = {
     store,
     hub,
     limits,
@@ -123,7 +127,16 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     version: VERSION,
     startTime: Date.now(),
     isClosing: () => closing,
-  });
+    keyring,
+    owner: engine.owner,
+    sessionTtlMs: config.sessionTtl * 1000,
+    leaseMs: 3 * config.heartbeat * 1000,
+    maxDataBytes: config.maxDataBytes,
+    maxSocketsPerInbox: config.maxSocketsPerInbox,
+    polls: new Map(),
+    shutdown: stopping.signal,
+  };
+  const router = createRouter(apiDeps, routeTable(apiRoutes(apiDeps)));
 
   const serverOptions = {
     headersTimeout: config.headersTimeout * 1000,
@@ -212,6 +225,7 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
 
   async function shutdown(): Promise<void> {
     closing = true;
+    stopping.abort();
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     logger.info('shutting down');

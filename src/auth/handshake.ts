@@ -39,6 +39,11 @@ export interface HandshakeContext {
    * made that very signature itself moments ago.
    */
   issuedHere: (challenge: Challenge) => boolean;
+  /**
+   * The owner HTTP API: a challenge may come from any request (there is no
+   * connection to bind it to); the caller then marks it used, once, itself.
+   */
+  anyConnection?: boolean;
 }
 
 export async function verifySolution(ctx: HandshakeContext, msg: Solution): Promise<void> {
@@ -57,7 +62,7 @@ export async function verifySolution(ctx: HandshakeContext, msg: Solution): Prom
     );
   }
   if (!check.ok) throw new RelayError('unauthorized', 'The challenge has expired.');
-  if (!issuedHere) {
+  if (!issuedHere && !ctx.anyConnection) {
     throw new RelayError('unauthorized', 'The challenge was not issued on this connection.');
   }
   const key = parsePublicKey(publicKey);

@@ -22,3 +22,12 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from './connection.js';
+export {
+  fetchKeyBundle,
+  fetchShareable,
+  OwnerSession,
+  type FetchedMessage,
+  type HandedBundle,
+  type KeyBundle,
+  type PreKey,
+} from './owner.js';

@@ -8,7 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RelayError } from '../errors.js';
+import { RelayError, toRelayError } from '../errors.js';
 import type { Hub, LiveMessage } from '../hub/hub.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
@@ -108,4 +108,26 @@ export async function handlePost(
   }
   deps.logger.debug({ outcome, bytes: body.length }, 'post');
   sendJson(res, 200, { message: 'sent', id: msg.id, t: msg.t });
+}
+
+/** POST /{id}, counted and timed by result. */
+export async function countedPost(
+  req: IncomingMessage,
+  res: ServerResponse,
+  inbox: string,
+  query: URLSearchParams,
+  address: string,
+  deps: IngressDeps,
+): Promise<void> {
+  const started = process.hrtime.bigint();
+  let code = 'sent';
+  try {
+    await handlePost(req, res, inbox, query, address, deps);
+  } catch (err) {
+    code = toRelayError(err).code;
+    throw err;
+  } finally {
+    deps.metrics.posts.inc({ code });
+    deps.metrics.postSeconds.observe({ code }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
 }

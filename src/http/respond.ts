@@ -7,12 +7,26 @@ export const CORS_HEADERS = {
   'Access-Control-Expose-Headers': 'Retry-After',
 };
 
-export const PREFLIGHT_HEADERS = {
-  ...CORS_HEADERS,
-  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-  'Access-Control-Allow-Headers': 'Content-Type, TTL, Idempotency-Key',
-  'Access-Control-Max-Age': '86400',
-};
+/** Request headers a browser may send (the preflight's Allow-Headers). */
+export const REQUEST_HEADERS = [
+  'Content-Type',
+  'TTL',
+  'Idempotency-Key',
+  'Authorization',
+  'Npchat-From',
+  'Npchat-Time',
+  'Npchat-Signature',
+];
+
+/** The CORS preflight answer for a path with these methods (from the route table). */
+export function preflightHeaders(methods: readonly string[]): Record<string, string> {
+  return {
+    ...CORS_HEADERS,
+    'Access-Control-Allow-Methods': methods.join(', '),
+    'Access-Control-Allow-Headers': REQUEST_HEADERS.join(', '),
+    'Access-Control-Max-Age': '86400',
+  };
+}
 
 export function sendJson(
   res: ServerResponse,

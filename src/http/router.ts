@@ -8,11 +8,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInboxId } from '../auth/ids.js';
 import { RelayError, toRelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { handlePost, type IngressDeps } from './ingress.js';
-import { handleOps, OPS_PATHS, type OpsDeps } from './ops.js';
-import { PREFLIGHT_HEADERS, sendError } from './respond.js';
+import type { ApiDeps } from './api.js';
+import { readBody } from './body.js';
+import { OPS_PATHS } from './ops.js';
+import { authorize } from './owner.js';
+import { preflightHeaders, sendError } from './respond.js';
+import type { RouteTable } from './routes.js';
 
-export type RouterDeps = IngressDeps & OpsDeps & { logger: Logger };
+export type RouterDeps = ApiDeps & { logger: Logger };
 
 /** Shared by every request without a query string (never modified). */
 const NO_QUERY: URLSearchParams = new URLSearchParams();
@@ -54,51 +57,60 @@ export function route(pathname: string): Route {
   return { kind: 'inbox', inbox: first };
 }
 
-/** POST /{id}, counted and timed by result. */
-async function countedPost(
-  req: IncomingMessage,
-  res: ServerResponse,
-  inbox: string,
-  query: URLSearchParams,
-  address: string,
-  deps: RouterDeps,
-): Promise<void> {
-  const started = process.hrtime.bigint();
-  let code = 'sent';
-  try {
-    await handlePost(req, res, inbox, query, address, deps);
-  } catch (err) {
-    code = toRelayError(err).code;
-    throw err;
-  } finally {
-    deps.metrics.posts.inc({ code });
-    deps.metrics.postSeconds.observe({ code }, Number(process.hrtime.bigint() - started) / 1e9);
-  }
-}
-
 function notAllowed(allow: string): RelayError {
   return new RelayError('method_not_allowed', undefined, { Allow: allow });
 }
 
-export function createRouter(deps: RouterDeps) {
+/** Static paths of the relay: a miss under them is 404, not an invalid inbox id. */
+const STATIC = new Set([...OPS_PATHS, 'docs', 'openapi.json']);
+
+/** The answer for a path no route matches: 404, or 400 invalid_id if it names no inbox. */
+function unmatched(path: string): RelayError {
+  const first = path.split('/')[1] ?? '';
+  if (!path.startsWith('/') || first === '' || STATIC.has(first) || isInboxId(first)) {
+    return new RelayError('not_found');
+  }
+  return new RelayError('invalid_id');
+}
+
+/** Reads and parses a JSON body of at most `limit` bytes. */
+async function readJson(req: IncomingMessage, limit: number, minRate: number): Promise<unknown> {
+  const body = await readBody(req, limit, minRate);
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    throw new RelayError('invalid_body', 'The body is not valid JSON.');
+  }
+}
+
+export function createRouter(deps: RouterDeps, table: RouteTable) {
   const log = deps.logger.child({ component: 'http' });
   return async (req: IncomingMessage, res: ServerResponse, address: string): Promise<void> => {
     try {
       const { path, query } = parseTarget(req.url);
-      const r = route(path);
       const method = req.method ?? 'GET';
-      if (r.kind === 'error') throw r.error;
       if (method === 'OPTIONS') {
-        res.writeHead(204, PREFLIGHT_HEADERS).end();
+        const allowed = table.allowed(path);
+        if (allowed.length === 0) throw unmatched(path);
+        res.writeHead(204, preflightHeaders([...allowed, 'OPTIONS'])).end();
         return;
       }
-      if (r.kind === 'ops') {
-        if (method !== 'GET' && method !== 'HEAD') throw notAllowed('GET, HEAD, OPTIONS');
-        return await handleOps(r.name, res, deps);
+      const found = table.find(method, path);
+      if (!found) {
+        const allowed = table.allowed(path);
+        if (allowed.length > 0) throw notAllowed([...allowed, 'OPTIONS'].join(', '));
+        throw unmatched(path);
       }
-      if (method === 'POST') return await countedPost(req, res, r.inbox, query, address, deps);
-      if (method === 'GET') throw new RelayError('upgrade_required');
-      throw notAllowed('GET, POST, OPTIONS');
+      const { route, params } = found;
+      const inbox = params.id ?? '';
+      if (route.access === 'owner') await authorize(req, inbox, deps.owner);
+      if (route.limit === 'challenge') await deps.limits.challenge(address);
+      else if (route.limit === 'prekeys') await deps.limits.prekeys(address, inbox);
+      const body =
+        route.body === 'json'
+          ? await readJson(req, route.bodyLimit ?? 4096, deps.bodyMinRate)
+          : undefined;
+      await route.handler({ req, res, inbox, query, address, body });
     } catch (err) {
       const relayErr = toRelayError(err);
       logFailure(log, err, relayErr, 'request');

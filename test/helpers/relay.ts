@@ -22,6 +22,7 @@ export const NO_RATE_LIMITS: Partial<Config> = {
   inboxRate: 0,
   handshakeRate: 0,
   authFailures: 0,
+  prekeyRate: 0,
   maxConnectionsPerAddress: 100_000,
 };
 

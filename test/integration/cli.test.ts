@@ -101,4 +101,43 @@ describe('CLI', () => {
     expect(await c.exited).toBe(1);
     expect(c.stderr()).toContain('invalid_id');
   });
+
+  it('login prints a token; fetch prints and acks over the owner API; keys counts prekeys', async () => {
+    const keyFile = join(dir, 'k-owner.json');
+    await runMain(['keygen', '--out', keyFile]).exited;
+    const id = runMain(['id', keyFile]);
+    await id.exited;
+    const inbox = `${relay.url}/${id.stdout().trim()}`;
+    const login = runMain(['login', '--key', keyFile, relay.url]);
+    expect(await login.exited).toBe(0);
+    const token = login.stdout().trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const res = await fetch(`${inbox}/messages`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+
+    for (const text of ['first', 'second\nline']) {
+      expect(await runMain(['send', inbox, text]).exited).toBe(0);
+    }
+    const fetched = runMain(['fetch', '--once', '--key', keyFile, relay.url]);
+    expect(await fetched.exited).toBe(0);
+    expect(fetched.stdout()).toBe('first\nsecond\\nline\n');
+    // acknowledged: nothing the second time
+    const again = runMain(['fetch', '--once', '--json', '--key', keyFile, relay.url]);
+    expect(await again.exited).toBe(0);
+    expect(again.stdout()).toBe('');
+
+    // without --once it long-polls until a message comes, prints it, and stops on SIGINT
+    const polling = runMain(['fetch', '--key', keyFile, relay.url]);
+    await new Promise((r) => setTimeout(r, 500));
+    await runMain(['send', inbox, 'while polling']).exited;
+    expect(await polling.line(/^while polling$/)).toBeTruthy();
+    polling.proc.kill('SIGINT');
+    expect(await polling.exited).toBe(0);
+
+    const keys = runMain(['keys', '--key', keyFile, relay.url]);
+    expect(await keys.exited).toBe(0);
+    expect(JSON.parse(keys.stdout())).toEqual({ count: 0 });
+    const usage = runMain(['fetch', relay.url]);
+    expect(await usage.exited).toBe(2);
+  });
 });

@@ -19,7 +19,15 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const OFF = { postRate: 0, postBurst: 0, inboxRate: 0, inboxBurst: 0, handshakeRate: 0 };
+const OFF = {
+  postRate: 0,
+  postBurst: 0,
+  inboxRate: 0,
+  inboxBurst: 0,
+  handshakeRate: 0,
+  prekeyRate: 0,
+  prekeyBurst: 0,
+};
 
 async function statuses(url: string, n: number, id: string, headers: Record<string, string> = {}) {
   const out: { status: number; retryAfter: string | null; error: unknown }[] = [];

@@ -63,6 +63,8 @@ const limits = createLimits({
   handshakeRate: 0,
   handshakeBurst: 0,
   authFailures: 0,
+  prekeyRate: 0,
+  prekeyBurst: 0,
 });
 
 /** A session on a fake socket; pass `shared` for another socket of the same owner. */
