@@ -89,6 +89,9 @@ async function exercise(name, env) {
   const health = await fetch(`${url}/health`);
   check(health.status === 200 && (await health.json()).status === 'ok', `${name}: /health`);
   await until(async () => (await fetch(`${url}/ready`)).status === 200, 5000, `${name}: /ready`);
+  for (const path of ['/openapi.json', '/docs', '/docs/swagger-ui-bundle.js']) {
+    check((await fetch(`${url}${path}`)).status === 200, `${name}: ${path}`);
+  }
   const info = await (await fetch(`${url}/info`)).json();
   check(info.store === name, `${name}: /info says store ${info.store}`);
   const keys = generateKeys();

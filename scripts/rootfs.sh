@@ -22,6 +22,8 @@ done
 
 cp "$bundle/relay.mjs" "$out/app/relay.mjs"
 [ -f "$bundle/relay.mjs.LEGAL.txt" ] && cp "$bundle/relay.mjs.LEGAL.txt" "$out/app/"
+# /docs: Swagger UI, served by the relay itself (no CDN)
+cp -r "$bundle/docs" "$out/app/docs"
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   cp /etc/ssl/certs/ca-certificates.crt "$out/etc/ssl/certs/ca-certificates.crt"
 else

@@ -1,6 +1,6 @@
 /**
  * Subcommands: serve (the default), keygen, id, listen, send, login, fetch,
- * keys. Everything that
+ * keys, policy. Everything that
  * touches the process (argv, env, streams, signals) comes in through `Io`.
  * Returns the exit status: 0 done, 1 failed, 2 usage or configuration error.
  */
@@ -31,12 +31,14 @@ const USAGE = `Usage:
   npchat-relay id KEYFILE                      print the inbox id of a key file
   npchat-relay listen --key KEYFILE [--json] URL
                                                receive messages, one line each
-  npchat-relay send [--ttl SECONDS] [--binary] URL/ID TEXT|-
-                                               post a message (- reads stdin)
+  npchat-relay send [--ttl SECONDS] [--binary] [--sign KEYFILE] URL/ID TEXT|-
+                                               post a message (- reads stdin); --sign: a signed post
   npchat-relay login --key KEYFILE URL         open an owner API session; print its token
   npchat-relay fetch --key KEYFILE [--json] [--once] URL
                                                long-poll the owner API: print, then ack
   npchat-relay keys --key KEYFILE URL          one-time prekeys left (owner API)
+  npchat-relay policy --key KEYFILE [--require-signature] [--accept ID,ID...] [--open] URL
+                                               show or set who may post to the inbox
   npchat-relay --help | --version`;
 
 class UsageError extends Error {}
@@ -91,15 +93,31 @@ async function serve(args: string[], io: Io): Promise<number> {
 }
 
 /** One output line per message: text (newlines escaped), `[binary] b64url`, or JSON. */
-function messageLine(data: string | Uint8Array, binary: boolean, json: boolean): string {
+function messageLine(
+  data: string | Uint8Array,
+  binary: boolean,
+  json: boolean,
+  from?: string,
+): string {
   const text = typeof data === 'string' ? data : encodeB64url(data);
-  if (json) return JSON.stringify({ data: text, ...(binary ? { binary: true } : {}) });
+  if (json) {
+    return JSON.stringify({
+      data: text,
+      ...(binary ? { binary: true } : {}),
+      ...(from !== undefined ? { from } : {}),
+    });
+  }
   return binary ? `[binary] ${text}` : text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
 }
 
 /** `--key KEYFILE URL` options of the owner API commands; logs in. */
-async function ownerSession(command: string, args: string[], bare: string[] = []) {
-  const { opts, positional } = parseArgs(args, ['key'], bare);
+async function ownerSession(
+  command: string,
+  args: string[],
+  bare: string[] = [],
+  valued: string[] = [],
+) {
+  const { opts, positional } = parseArgs(args, ['key', ...valued], bare);
   if (typeof opts.key !== 'string' || positional.length !== 1) {
     throw new UsageError(`${command} needs --key KEYFILE and one relay URL`);
   }
@@ -120,12 +138,35 @@ async function fetchCommand(args: string[], io: Io): Promise<number> {
     do {
       const batch = await session.fetch({ wait: opts.once ? 0 : 30, signal: stop.signal });
       for (const m of batch)
-        io.stdout.write(messageLine(m.data, m.binary, opts.json === true) + '\n');
+        io.stdout.write(messageLine(m.data, m.binary, opts.json === true, m.from) + '\n');
       // Acknowledged only once printed.
       if (batch.length) await session.ack(batch.map((m) => m.id));
     } while (!opts.once && !stop.signal.aborted);
   } catch (err) {
     if (!stop.signal.aborted) throw err;
+  } finally {
+    await session.logout().catch(() => {});
+  }
+  return 0;
+}
+
+async function policyCommand(args: string[], io: Io): Promise<number> {
+  const { opts, session } = await ownerSession(
+    'policy',
+    args,
+    ['require-signature', 'open'],
+    ['accept'],
+  );
+  const accept = typeof opts.accept === 'string' ? opts.accept.split(',').filter(Boolean) : null;
+  try {
+    const policy =
+      opts.open || opts['require-signature'] || accept
+        ? await session.putPolicy({
+            requireSignature: opts['require-signature'] === true,
+            acceptFrom: opts.open ? null : accept,
+          })
+        : await session.getPolicy();
+    io.stdout.write(`${JSON.stringify(policy)}\n`);
   } finally {
     await session.logout().catch(() => {});
   }
@@ -159,7 +200,7 @@ async function listen(args: string[], io: Io): Promise<number> {
 }
 
 async function send(args: string[], io: Io): Promise<number> {
-  const { opts, positional } = parseArgs(args, ['ttl'], ['binary']);
+  const { opts, positional } = parseArgs(args, ['ttl', 'sign'], ['binary']);
   if (positional.length !== 2)
     throw new UsageError('send needs a URL/ID and a TEXT (or - for stdin)');
   const [url, text] = positional as [string, string];
@@ -168,7 +209,10 @@ async function send(args: string[], io: Io): Promise<number> {
   if (opts.ttl !== undefined && !/^\d+$/.test(String(opts.ttl))) {
     throw new UsageError('--ttl must be a whole number of seconds');
   }
-  const result = await post(url, body, { ttl: opts.ttl ? Number(opts.ttl) : undefined });
+  const result = await post(url, body, {
+    ttl: opts.ttl ? Number(opts.ttl) : undefined,
+    ...(typeof opts.sign === 'string' ? { sign: readKeyFile(opts.sign) } : {}),
+  });
   io.stdout.write(`${JSON.stringify({ message: 'sent', ...result })}\n`);
   return 0;
 }
@@ -210,6 +254,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
         return await fetchCommand(rest, io);
       case 'keys':
         return await keysCommand(rest, io);
+      case 'policy':
+        return await policyCommand(rest, io);
       case 'send':
         return await send(rest, io);
       case 'serve':

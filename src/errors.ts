@@ -34,6 +34,22 @@ export const CATALOG = {
     message: 'The request did not arrive fast enough.',
   },
   unauthorized: { status: 401, close: 4001, message: 'The handshake check failed.' },
+  bad_signature: {
+    status: 401,
+    close: 4001,
+    message: 'The post signature does not verify.',
+  },
+  stale_signature: {
+    status: 401,
+    close: 4001,
+    message: 'Npchat-Time is more than 300 seconds from the relay clock.',
+  },
+  replayed: { status: 409, close: 4000, message: 'This signed post was seen before.' },
+  refused: {
+    status: 403,
+    close: 4003,
+    message: "The inbox owner's policy does not accept this sender.",
+  },
   forbidden: {
     status: 403,
     close: 4003,

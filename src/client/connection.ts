@@ -36,6 +36,8 @@ export interface RelayMessage {
   /** Ack mode: the message id (unique per inbox) and arrival time (ms). */
   id?: string;
   t?: number;
+  /** Ack mode: the sender's inbox id, for a verified signed post. */
+  from?: string;
 }
 
 export interface ConnectOptions {
@@ -197,7 +199,7 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
   }
 
   private onEnvelope(text: string): void {
-    let env: { id?: unknown; t?: unknown; data?: unknown; binary?: unknown };
+    let env: { id?: unknown; t?: unknown; data?: unknown; binary?: unknown; from?: unknown };
     try {
       env = JSON.parse(text) as typeof env;
     } catch {
@@ -212,7 +214,8 @@ export class RelayConnection implements AsyncIterable<RelayMessage> {
     if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.keys().next().value!);
     const binary = env.binary === true;
     const data = binary ? (decodeB64url(env.data) ?? new Uint8Array(0)) : env.data;
-    this.push({ id, t: typeof env.t === 'number' ? env.t : 0, data, binary });
+    const from = typeof env.from === 'string' ? { from: env.from } : {};
+    this.push({ id, t: typeof env.t === 'number' ? env.t : 0, data, binary, ...from });
   }
 
   /** The message was handled: acknowledge it (and remember so). */

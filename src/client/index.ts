@@ -6,6 +6,7 @@ export {
   inboxIdOf,
   keysFromPkcs8,
   keysFromPrivate,
+  signPost,
   solveChallenge,
   toKeyFile,
   type KeyFile,
@@ -28,6 +29,7 @@ export {
   OwnerSession,
   type FetchedMessage,
   type HandedBundle,
+  type InboxPolicy,
   type KeyBundle,
   type PreKey,
 } from './owner.js';

@@ -96,3 +96,22 @@ export function fromKeyFile(json: unknown): OwnerKeys {
   }
   return keys;
 }
+
+/**
+ * The three headers of a signed post (PROTOCOL.md §2.1): the sender proves
+ * it holds `keys` by signing "npchat-post\n{id}\n{time}\n{b64url(SHA-256(body))}".
+ */
+export function signPost(
+  keys: OwnerKeys,
+  inboxId: string,
+  body: Uint8Array,
+  time = Date.now(),
+): Record<'Npchat-From' | 'Npchat-Time' | 'Npchat-Signature', string> {
+  const text = `npchat-post\n${inboxId}\n${time}\n${encodeB64url(sha256(body))}`;
+  const signature = p256.sign(new TextEncoder().encode(text), keys.privateKey, { prehash: true });
+  return {
+    'Npchat-From': encodeB64url(keys.publicKey),
+    'Npchat-Time': String(time),
+    'Npchat-Signature': encodeB64url(signature),
+  };
+}

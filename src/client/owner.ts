@@ -7,9 +7,16 @@ import { encodeB64url } from './b64url.js';
 import { solveChallenge, type OwnerKeys } from './keys.js';
 import { RelayRequestError } from './post.js';
 
+export interface InboxPolicy {
+  requireSignature: boolean;
+  acceptFrom: string[] | null;
+}
+
 export interface FetchedMessage {
   id: string;
   t: number;
+  /** Inbox id of the sender, for a verified signed post. */
+  from?: string;
   /** The message: text, or bytes when `binary`. */
   data: string | Uint8Array;
   binary: boolean;
@@ -131,12 +138,15 @@ export class OwnerSession {
     const qs = q.toString();
     const { messages } = (await this.req(`/messages${qs ? `?${qs}` : ''}`, {
       ...(options.signal ? { signal: options.signal } : {}),
-    })) as { messages: { id: string; t: number; data: string; binary?: boolean }[] };
+    })) as {
+      messages: { id: string; t: number; data: string; binary?: boolean; from?: string }[];
+    };
     return messages.map((m) => ({
       id: m.id,
       t: m.t,
       binary: m.binary === true,
       data: m.binary ? fromB64url(m.data) : m.data,
+      ...(m.from !== undefined ? { from: m.from } : {}),
     }));
   }
 
@@ -178,6 +188,15 @@ export class OwnerSession {
 
   async countPreKeys(): Promise<number> {
     return ((await this.req('/keys/count')) as { count: number }).count;
+  }
+
+  /** Who may post: only signed posts, and/or only these senders (inbox ids; null: anyone). */
+  async putPolicy(policy: InboxPolicy): Promise<InboxPolicy> {
+    return (await this.req('/policy', { method: 'PUT', body: policy })) as InboxPolicy;
+  }
+
+  async getPolicy(): Promise<InboxPolicy> {
+    return (await this.req('/policy')) as InboxPolicy;
   }
 
   async putShareable(card: unknown): Promise<void> {

@@ -1,10 +1,13 @@
-/** Posting a message to an inbox (PROTOCOL.md §2), with fetch. */
+/** Posting a message to an inbox (PROTOCOL.md §2), with fetch; signed posts (§2.1). */
+import { signPost, type OwnerKeys } from './keys.js';
 
 export interface PostOptions {
   /** Lifetime wish in seconds (TTL header); the relay clamps it to its msgTtl. */
   ttl?: number;
   /** false: deliver only to live sockets, never store (`?store=false`). */
   store?: boolean;
+  /** Sign the post with these keys (Npchat-From/Time/Signature): the owner sees `from`. */
+  sign?: OwnerKeys;
   fetch?: typeof fetch;
 }
 
@@ -38,6 +41,11 @@ export async function post(
       typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream',
   };
   if (options.ttl !== undefined) headers.TTL = String(options.ttl);
+  if (options.sign) {
+    const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+    const inboxId = url.pathname.split('/').filter(Boolean).pop() ?? '';
+    Object.assign(headers, signPost(options.sign, inboxId, bytes));
+  }
   const res = await (options.fetch ?? fetch)(url, {
     method: 'POST',
     headers,

@@ -13,6 +13,7 @@ import {
   DEFAULT_FETCH,
   fetchHandler,
   getBlobHandler,
+  getPolicyHandler,
   MAX_FETCH,
   MAX_KEY_CHARS,
   MAX_PREKEYS,
@@ -20,12 +21,17 @@ import {
   MAX_WAIT_S,
   putBlobHandler,
   putKeysHandler,
+  putPolicyHandler,
   revokeHandler,
   sessionHandler,
   takeKeysHandler,
   type OwnerApiDeps,
 } from './owner.js';
+import { DOC_ASSETS, sendDocAsset, sendDocsInit, sendDocsPage } from './docs.js';
+import { openApiDocument } from './openapi.js';
+import { sendRawJson } from './respond.js';
 import type { Route, Schema } from './routes.js';
+import { MAX_ACCEPT_FROM } from './signed.js';
 import { RelayError } from '../errors.js';
 
 export type ApiDeps = IngressDeps & OpsDeps & OwnerApiDeps;
@@ -68,6 +74,19 @@ export const envelopeSchema: Schema = {
     t: { type: 'integer', description: 'arrival time, ms since epoch' },
     data: str('the message: text, or base64url when binary'),
     binary: { type: 'boolean', description: 'present and true for binary messages' },
+  },
+};
+const policySchema: Schema = {
+  type: 'object',
+  required: ['requireSignature', 'acceptFrom'],
+  properties: {
+    requireSignature: { type: 'boolean' },
+    acceptFrom: {
+      oneOf: [
+        { type: 'array', maxItems: MAX_ACCEPT_FROM, items: str('inbox id of an accepted sender') },
+        { type: 'null' },
+      ],
+    },
   },
 };
 const anyJson: Schema = { description: 'any JSON value' };
@@ -122,7 +141,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       },
     ] satisfies Route[];
 
-  return [
+  const routes: Route[] = [
     ops('health', 'Liveness', { type: 'object', properties: { status: { const: 'ok' } } }),
     ops('ready', 'Readiness: 200 when the store answers', {
       type: 'object',
@@ -152,7 +171,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       tag: 'Messages',
       summary: 'Post a message to an inbox',
       description:
-        'The body is the message, opaque to the relay (UTF-8 text, or binary with Content-Type: application/octet-stream). Headers: TTL (seconds), Idempotency-Key. The answer is the same whether the owner is online, offline or unknown.',
+        'The body is the message, opaque to the relay (UTF-8 text, or binary with Content-Type: application/octet-stream). Headers: TTL (seconds), Idempotency-Key; for a signed post Npchat-From (sender public key), Npchat-Time (ms) and Npchat-Signature (over "npchat-post\\n{id}\\n{time}\\n{b64url(SHA-256(body))}"). The answer is the same whether the owner is online, offline or unknown.',
       requestType: '*/*',
       query: [
         {
@@ -179,6 +198,10 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         'invalid_ttl',
         'invalid_idempotency_key',
         'too_large',
+        'bad_signature',
+        'stale_signature',
+        'refused',
+        'replayed',
         'rate_limited',
         'inbox_full',
         'unavailable',
@@ -410,7 +433,82 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       errors: ['unauthorized', 'forbidden', 'unavailable'],
       handler: countKeysHandler(deps),
     },
+    {
+      method: 'PUT',
+      path: '/:id/policy',
+      access: 'owner',
+      body: 'json',
+      bodyLimit: 64 * 1024,
+      tag: 'Owner data',
+      summary: 'Set the inbox policy: who may post',
+      description:
+        'requireSignature: only signed posts (Npchat-From, Npchat-Time, Npchat-Signature) are accepted; acceptFrom: only posts signed by these inbox ids (null: any sender). Refused posts get 403 refused.',
+      requestSchema: policySchema,
+      response: { status: 200, description: 'the policy as saved', schema: policySchema },
+      errors: ['unauthorized', 'forbidden', 'invalid_body', 'unavailable'],
+      handler: putPolicyHandler(deps),
+    },
+    {
+      method: 'GET',
+      path: '/:id/policy',
+      access: 'owner',
+      body: 'none',
+      tag: 'Owner data',
+      summary: 'Read the inbox policy',
+      response: {
+        status: 200,
+        description: 'the policy (no policy: everything is accepted)',
+        schema: policySchema,
+      },
+      errors: ['unauthorized', 'forbidden', 'unavailable'],
+      handler: getPolicyHandler(deps),
+    },
     ...blob('shareable', 'anyone', 'public contact card'),
     ...blob('data', 'owner', "owner's private data (for the owner's own devices)"),
   ];
+  const page = (path: string, summary: string, send: Route['handler'], type: string): Route => ({
+    method: 'GET',
+    path,
+    access: 'anyone',
+    body: 'none',
+    tag: 'Operations',
+    summary,
+    response: { status: 200, description: summary, schema: { type: 'string' }, type },
+    errors: [],
+    handler: send,
+  });
+  // Generated once, from this very table (itself included).
+  let document: string | null = null;
+  routes.push(
+    page(
+      '/openapi.json',
+      'This OpenAPI 3.1 document',
+      async ({ res }) => {
+        document ??= JSON.stringify(openApiDocument(routes, deps.version));
+        sendRawJson(res, document);
+      },
+      'application/json',
+    ),
+    page(
+      '/docs',
+      'The API documentation, in a browser',
+      async ({ res }) => sendDocsPage(res),
+      'text/html',
+    ),
+    page(
+      '/docs/init.js',
+      'Documentation page script',
+      async ({ res }) => sendDocsInit(res),
+      'text/javascript',
+    ),
+    ...DOC_ASSETS.map((name) =>
+      page(
+        `/docs/${name}`,
+        `Documentation page asset (Swagger UI)`,
+        async ({ res }) => sendDocAsset(res, name),
+        name.endsWith('.css') ? 'text/css' : 'text/javascript',
+      ),
+    ),
+  );
+  return routes;
 }

@@ -14,7 +14,15 @@ import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
+import type { OwnerState } from '../owner/state.js';
 import { readBody } from './body.js';
+import {
+  policyAllows,
+  SIGNATURE_WINDOW_MS,
+  verifySignedPost,
+  type InboxPolicy,
+  type VerifiedSender,
+} from './signed.js';
 import { sendJson } from './respond.js';
 
 export interface IngressDeps {
@@ -26,6 +34,7 @@ export interface IngressDeps {
   msgTtlMs: number;
   maxMessageBytes: number;
   bodyMinRate: number;
+  owner: OwnerState;
 }
 
 /** The Idempotency-Key header (1-64 printable ASCII characters), if any. */
@@ -46,6 +55,18 @@ function ttlOf(req: IncomingMessage, msgTtlMs: number): number {
     throw new RelayError('invalid_ttl');
   }
   return Math.min(Number(header.trim()) * 1000, msgTtlMs);
+}
+
+/** The owner's policy lets this post in (403 refused otherwise). */
+async function admit(
+  inbox: string,
+  sender: VerifiedSender | null,
+  known: string | null | undefined,
+  deps: IngressDeps,
+): Promise<void> {
+  const text = known === undefined ? await deps.owner.blobs.get(inbox, 'policy') : known;
+  if (text === null) return;
+  if (!policyAllows(JSON.parse(text) as InboxPolicy, sender?.from)) throw new RelayError('refused');
 }
 
 export async function handlePost(
@@ -71,14 +92,25 @@ export async function handlePost(
   }
   // RFC 8030: TTL 0 means "deliver now or never", like ?store=false.
   const store = query.get('store') !== 'false' && ttlMs > 0;
+  const sender = verifySignedPost(req, inbox, body);
   const reserved = await deps.store.reserve(inbox, key);
   if (reserved.prior) {
     deps.logger.debug('post: repeated idempotency key, first answer returned');
     return sendJson(res, 200, { message: 'sent', ...reserved.prior });
   }
   const msg: LiveMessage = { id: reserved.id, body, binary, t: Date.now(), ttlMs };
+  if (sender) msg.from = sender.from;
+  let guarded = false;
   let outcome: string;
   try {
+    await admit(inbox, sender, reserved.policy, deps);
+    if (sender) {
+      // Across every relay of the deployment, for as long as the time stays acceptable.
+      if (!(await deps.owner.once.first(inbox, `r:${sender.guard}`, 2 * SIGNATURE_WINDOW_MS))) {
+        throw new RelayError('replayed');
+      }
+      guarded = true;
+    }
     if (await deps.hub.publish(inbox, msg, reserved.present)) {
       outcome = 'delivered live';
     } else if (store) {
@@ -94,8 +126,10 @@ export async function handlePost(
     const code = err instanceof RelayError ? err.code : 'unavailable';
     deps.logger.debug({ code }, 'post refused');
     if (code === 'inbox_full') deps.metrics.messages.inc({ event: 'refused_quota' });
-    // A retry may try again: release the key (it also expires by itself).
+    // A retry may try again: release the key (it also expires by itself), and
+    // the replay mark of a signed post that was not accepted.
     if (key !== undefined) await deps.store.forget(inbox, key, msg.id).catch(() => {});
+    if (guarded) await deps.owner.once.forget(inbox, `r:${sender!.guard}`).catch(() => {});
     throw err instanceof RelayError ? err : new RelayError('unavailable');
   }
   if (key !== undefined && outcome !== 'stored') {

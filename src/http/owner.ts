@@ -17,7 +17,8 @@ import type { BlobName, OwnerState, PreKey, SignedPreKey } from '../owner/state.
 import type { Store, StoredMessage } from '../store/store.js';
 import { envelope } from '../ws/session.js';
 import type { RequestContext } from './routes.js';
-import { sendJson } from './respond.js';
+import { OPEN_POLICY, parsePolicy } from './signed.js';
+import { sendJson, sendRawJson } from './respond.js';
 
 export interface OwnerApiDeps {
   keyring: ChallengeKeyring;
@@ -332,12 +333,23 @@ export function getBlobHandler(deps: OwnerApiDeps, name: BlobName) {
   return async ({ res, inbox }: RequestContext) => {
     const text = await deps.owner.blobs.get(inbox, name);
     if (text === null) throw new RelayError('not_found', `This inbox has no ${name} yet.`);
-    res.writeHead(200, {
-      'Access-Control-Allow-Origin': '*',
-      'Content-Type': 'application/json; charset=utf-8',
-      'Content-Length': Buffer.byteLength(text),
-      'Cache-Control': 'no-store',
-    });
-    res.end(text);
+    sendRawJson(res, text);
+  };
+}
+
+// ---- inbox policy (§2.1) ------------------------------------------------------
+
+export function putPolicyHandler(deps: OwnerApiDeps) {
+  return async ({ res, inbox, body }: RequestContext) => {
+    const policy = parsePolicy(body);
+    await deps.owner.blobs.put(inbox, 'policy', JSON.stringify(policy));
+    sendJson(res, 200, policy);
+  };
+}
+
+export function getPolicyHandler(deps: OwnerApiDeps) {
+  return async ({ res, inbox }: RequestContext) => {
+    const text = await deps.owner.blobs.get(inbox, 'policy');
+    sendJson(res, 200, text === null ? OPEN_POLICY : (JSON.parse(text) as unknown));
   };
 }

@@ -71,3 +71,14 @@ export function sendError(res: ServerResponse, err: RelayError): void {
   });
   res.end(text);
 }
+
+/** A body that is JSON text already (cached documents). */
+export function sendRawJson(res: ServerResponse, text: string): void {
+  res.writeHead(200, {
+    ...CORS_HEADERS,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}

@@ -27,6 +27,8 @@ export interface LiveMessage {
   binary: boolean;
   t: number;
   ttlMs: number;
+  /** Inbox id of the sender of a verified signed post; stored with the message. */
+  from?: string;
 }
 
 export interface LiveSink {

@@ -90,6 +90,11 @@ class MemoryOnce implements OnceGuard {
     return true;
   }
 
+  async forget(inbox: string, key: string): Promise<void> {
+    const k = `${inbox} ${key}`;
+    if (this.marks.delete(k)) this.budget.charge(-size(k));
+  }
+
   sweep(now: number): void {
     for (const [k, until] of this.marks) {
       if (until > now) continue;

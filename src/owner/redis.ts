@@ -88,6 +88,9 @@ export function createRedisOwnerState(redis: RedisClient, prefix: string): Owner
           .catch(unavailable);
         return set === 'OK';
       },
+      async forget(inbox, k) {
+        await redis.del(key(inbox, `once:${k}`)).catch(unavailable);
+      },
     },
     prekeys: {
       async put(inbox: string, bundle: Bundle, preKeys: readonly PreKey[]) {

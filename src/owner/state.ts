@@ -29,6 +29,8 @@ export interface OnceGuard {
    * exactly one gets true.
    */
   first(inbox: string, key: string, ttlMs: number): Promise<boolean>;
+  /** Removes a mark (the guarded step failed, so a retry is not a replay). */
+  forget(inbox: string, key: string): Promise<void>;
 }
 
 export interface PreKey {

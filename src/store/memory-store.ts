@@ -142,8 +142,9 @@ export class MemoryStore implements Store {
     }
     this.charge(size + ENTRY_OVERHEAD);
     const id = msg.id ?? this.ids.next();
-    const { body, binary, t, ttlMs } = msg;
+    const { body, binary, t, ttlMs, from } = msg;
     const stored: StoredMessage = { id, body, binary, t, ttlMs, expiresAt: t + ttlMs };
+    if (from !== undefined) stored.from = from;
     this.insert(inbox, stored);
     if (idempotencyKey !== undefined) {
       this.note(inbox, idempotencyKey, { id, t: stored.t, pending: false }, stored.expiresAt);

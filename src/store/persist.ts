@@ -11,7 +11,7 @@
  *
  * Format (version 2, JSON lines):
  *   {"format":"npchat-relay-queue","version":2,"savedAt":ms}
- *   {"m":{"inbox","id","t","expiresAt","binary","body":"<base64>"}}   one per message
+ *   {"m":{"inbox","id","t","expiresAt","binary","body":"<base64>"[,"from"]}}   one per message
  *   {"k":{"inbox","key","id","t","expiresAt"}}                        one per idempotency key
  * Version 1 (one JSON document with "messages" and "keys" arrays) is still read.
  */
@@ -27,6 +27,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { isInboxId } from '../auth/ids.js';
 import type { Logger } from '../logger.js';
 import type { MemorySnapshot, MemoryStore } from './memory-store.js';
 import type { StoredMessage } from './store.js';
@@ -89,7 +90,7 @@ function isNumber(v: unknown): v is number {
 }
 
 function parseMessage(m: unknown): SavedMessage {
-  const { inbox, id, t, expiresAt, binary, body } = (m ?? {}) as Record<string, unknown>;
+  const { inbox, id, t, expiresAt, binary, body, from } = (m ?? {}) as Record<string, unknown>;
   if (
     typeof inbox !== 'string' ||
     typeof id !== 'string' ||
@@ -97,12 +98,23 @@ function parseMessage(m: unknown): SavedMessage {
     !isNumber(t) ||
     !isNumber(expiresAt) ||
     typeof binary !== 'boolean' ||
-    typeof body !== 'string'
+    typeof body !== 'string' ||
+    (from !== undefined && (typeof from !== 'string' || !isInboxId(from)))
   ) {
     throw new Error('a message entry is malformed');
   }
   const bytes = Buffer.from(body, 'base64');
-  return { inbox, id, t, expiresAt, ttlMs: expiresAt - t, binary, body: bytes };
+  const saved: SavedMessage = {
+    inbox,
+    id,
+    t,
+    expiresAt,
+    ttlMs: expiresAt - t,
+    binary,
+    body: bytes,
+  };
+  if (from !== undefined) saved.from = from as string;
+  return saved;
 }
 
 function parseKey(k: unknown): SavedKey {

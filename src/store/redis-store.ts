@@ -7,12 +7,17 @@
  *   P{I}:seq  last message id taken (string; kept SEQ_SLACK_MS after the last
  *             reservation; ids also never go below the clock in microseconds)
  *   P{I}:q    zset  message id -> id           (order)
- *   P{I}:m    hash  message id -> "t:expiresAt:binary:" .. body (bytes); t and
- *             expiresAt are 13-digit ms, so the header is HEADER_BYTES long
+ *   P{I}:m    hash  message id -> payload: format 1 "t:expiresAt:binary:" .. body
+ *             (t and expiresAt are 13-digit ms, so the header is HEADER_BYTES
+ *             long); format 2, for a signed post, starts with the version mark
+ *             "~2:" and adds the sender: "~2:t:expiresAt:binary:from:" .. body
+ *             (FROM_BYTES longer). Unsigned posts keep format 1, which every
+ *             relay version reads; new fields get a new version mark.
  *   P{I}:x    zset  message id -> expiresAt    (expiry index)
  *   P{I}:l    zset  message id -> leasedUntil  (leases)
  *   P{I}:b    sum of the stored bodies' bytes  (inbox quota)
  *   P{I}:p    the hub's presence hash (redis-hub.ts), read by RESERVE and APPEND
+ *   P{I}:policy  the owner's inbox policy (owner/redis.ts), read by RESERVE
  *   P{I}:k:H  idempotency key H (base64url SHA-256 of the key): "id:t:expiresAt"
  *             once answered (expiring with that message), "p:id" while pending
  * Every queue key expires a little after the inbox's last message, so an
@@ -49,6 +54,8 @@ const COUNT_CACHE_MS = 10_000;
 const COUNT_MAX_KEYS = 10_000;
 /** "ttttttttttttt:eeeeeeeeeeeee:b:" before every stored body. */
 const HEADER_BYTES = 30;
+/** What format 2 adds to the header: "~2:" and the 43-character sender id with its ":". */
+const FROM_BYTES = 3 + 44;
 
 // Deletes the given message ids from every index and the byte count, in
 // chunks (Lua's unpack has a stack limit).
@@ -89,8 +96,10 @@ local function next_id(seq, now)
 end
 `;
 
-// KEYS seq k p; ARGV now useKey -> { 'new', id, presence } | { 'done', id, t } | { 'busy' }
-// (presence: the hub's presence hash of the inbox, HGETALL, read in the same step)
+// KEYS seq k p policy; ARGV now useKey
+//   -> { 'new', id, presence, policy or false } | { 'done', id, t } | { 'busy' }
+// (presence: the hub's presence hash of the inbox, HGETALL; policy: the owner's
+// inbox policy (owner/redis.ts); both read in the same step, saving round trips)
 const RESERVE = `${NEXT_ID}
 local now = tonumber(ARGV[1])
 if ARGV[2] == '1' then
@@ -103,10 +112,10 @@ if ARGV[2] == '1' then
 end
 local sid = next_id(KEYS[1], now)
 if ARGV[2] == '1' then redis.call('SET', KEYS[2], 'p:' .. sid, 'PX', ${PENDING_MS}) end
-return { 'new', sid, redis.call('HGETALL', KEYS[3]) }
+return { 'new', sid, redis.call('HGETALL', KEYS[3]), redis.call('GET', KEYS[4]) }
 `;
 
-// KEYS seq q m x l b k p; ARGV now id t ttlMs binary body useKey maxMessages maxBytes
+// KEYS seq q m x l b k p; ARGV now id t ttlMs binary body useKey maxMessages maxBytes from
 //   -> { 'ok', id, expiresAt, presence } | { 'done', id, t, expiresAt } | { 'busy' } | { 'full' }
 // (presence read after the append, in the same step: see the ordering argument in redis-hub.ts)
 const APPEND = `${TRIM}${NEXT_ID}
@@ -129,8 +138,14 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[8])
   return { 'full' }
 end
 if sid == '' then sid = next_id(KEYS[1], now) end
+local header = string.format('%013.0f:%013.0f:%s:', t, expiresAt, ARGV[5])
+if ARGV[10] ~= '' then
+  -- format 2; the byte count charges the longer header too, as DROP will give it back
+  header = '~2:' .. header .. ARGV[10] .. ':'
+  size = size + ${FROM_BYTES}
+end
 redis.call('ZADD', KEYS[2], tonumber(sid), sid)
-redis.call('HSET', KEYS[3], sid, string.format('%013.0f:%013.0f:%s:', t, expiresAt, ARGV[5]) .. ARGV[6])
+redis.call('HSET', KEYS[3], sid, header .. ARGV[6])
 redis.call('ZADD', KEYS[4], expiresAt, sid)
 redis.call('INCRBY', KEYS[6], size)
 local latest = tonumber(redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')[2])
@@ -207,7 +222,9 @@ return 0
 `;
 
 interface Scripts {
-  npchatReserve(...args: (string | number)[]): Promise<[string, string?, (string | string[])?]>;
+  npchatReserve(
+    ...args: (string | number)[]
+  ): Promise<[string, string?, (string | string[])?, (string | null)?]>;
   npchatAppend(
     ...args: (string | Buffer | number)[]
   ): Promise<[string, string?, string?, (string | string[])?]>;
@@ -217,16 +234,18 @@ interface Scripts {
   npchatRelease(...args: string[]): Promise<number>;
 }
 
-function parsePayload(id: string, payload: Buffer): StoredMessage {
-  let pos = 0;
+/** Reads a stored payload of format 1 or 2 (see the key list above). */
+export function parsePayload(id: string, payload: Buffer): StoredMessage {
+  const v2 = payload[0] === 0x7e; // "~2:"
+  let pos = v2 ? 3 : 0;
   const fields: string[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < (v2 ? 4 : 3); i++) {
     const end = payload.indexOf(0x3a, pos);
     fields.push(payload.subarray(pos, end).toString());
     pos = end + 1;
   }
   const [t, expiresAt, binary] = fields.map(Number) as [number, number, number];
-  return {
+  const msg: StoredMessage = {
     id,
     t,
     expiresAt,
@@ -234,6 +253,8 @@ function parsePayload(id: string, payload: Buffer): StoredMessage {
     binary: binary === 1,
     body: payload.subarray(pos),
   };
+  if (v2) msg.from = fields[3]!;
+  return msg;
 }
 
 /**
@@ -258,8 +279,10 @@ export class RedisStore implements Store {
     private readonly prefix: string,
     private readonly quota: InboxQuota = UNLIMITED,
     private readonly onExpired: (n: number) => void = () => {},
+    /** The clock the store's scripts judge expiry and leases by (tests move it). */
+    private readonly now: () => number = Date.now,
   ) {
-    redis.defineCommand('npchatReserve', { numberOfKeys: 3, lua: RESERVE });
+    redis.defineCommand('npchatReserve', { numberOfKeys: 4, lua: RESERVE });
     redis.defineCommand('npchatAppend', { numberOfKeys: 8, lua: APPEND });
     redis.defineCommand('npchatForget', { numberOfKeys: 1, lua: FORGET });
     redis.defineCommand('npchatLease', { numberOfKeys: 5, lua: LEASE });
@@ -281,18 +304,23 @@ export class RedisStore implements Store {
   }
 
   async reserve(inbox: string, idempotencyKey?: string): Promise<Reservation> {
-    const [state, id, third] = await this.scripts
+    const [state, id, third, policy] = await this.scripts
       .npchatReserve(
         this.key(inbox, 'seq'),
         this.idempotencyKey(inbox, idempotencyKey ?? ''),
         presenceKey(this.prefix, inbox),
-        Date.now(),
+        this.key(inbox, 'policy'),
+        this.now(),
         idempotencyKey === undefined ? 0 : 1,
       )
       .catch(unavailable);
     if (state === 'busy') throw inProgress();
     if (state === 'done') return { prior: { id: id!, t: Number(third) } };
-    return { id: id!, present: liveNodes(Array.isArray(third) ? third : []) };
+    return {
+      id: id!,
+      present: liveNodes(Array.isArray(third) ? third : []),
+      policy: policy ?? null,
+    };
   }
 
   async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
@@ -302,7 +330,7 @@ export class RedisStore implements Store {
         ...this.queueKeys(inbox),
         this.idempotencyKey(inbox, idempotencyKey ?? ''),
         presenceKey(this.prefix, inbox),
-        Date.now(),
+        this.now(),
         msg.id ?? '',
         msg.t,
         msg.ttlMs,
@@ -311,6 +339,7 @@ export class RedisStore implements Store {
         idempotencyKey === undefined ? 0 : 1,
         this.quota.maxMessages,
         this.quota.maxBytes,
+        msg.from ?? '',
       )
       .catch(unavailable);
     const [state, id, a, b] = reply;
@@ -343,7 +372,7 @@ export class RedisStore implements Store {
 
   async lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]> {
     const flat = await this.scripts
-      .npchatLeaseBuffer(...this.queueKeys(inbox), Date.now(), max, leaseMs)
+      .npchatLeaseBuffer(...this.queueKeys(inbox), this.now(), max, leaseMs)
       .catch(unavailable);
     const expired = Number(flat[0]);
     if (expired > 0) this.onExpired(expired);

@@ -43,6 +43,8 @@ export interface NewMessage {
   ttlMs: number;
   /** Arrival time, ms since epoch. */
   t: number;
+  /** Inbox id of the sender of a verified signed post (PROTOCOL.md §2.1). */
+  from?: string;
 }
 
 export interface StoredMessage extends NewMessage {
@@ -74,8 +76,14 @@ export type Reservation =
        * atomic step, saving the hub a round trip; absent: the hub reads it.
        */
       present?: readonly string[];
+      /**
+       * Likewise the owner's inbox policy (JSON, null: none), read in the same
+       * step by a store sharing its database with the owner state; absent:
+       * the caller reads it.
+       */
+      policy?: string | null;
     }
-  | { id?: undefined; prior: Answer; present?: undefined };
+  | { id?: undefined; prior: Answer; present?: undefined; policy?: undefined };
 
 /** Per-inbox quotas (NPCHAT_INBOX_MAX_MESSAGES, NPCHAT_INBOX_MAX_BYTES). */
 export interface InboxQuota {

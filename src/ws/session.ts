@@ -66,10 +66,11 @@ export interface SessionDeps {
 /** The ack-mode frame of a stored message. */
 export function envelope(m: StoredMessage): string {
   const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
+  const from = m.from === undefined ? {} : { from: m.from };
   return JSON.stringify(
     m.binary
-      ? { id: m.id, t: m.t, data: encodeB64url(body), binary: true }
-      : { id: m.id, t: m.t, data: body.toString('utf8') },
+      ? { id: m.id, t: m.t, data: encodeB64url(body), binary: true, ...from }
+      : { id: m.id, t: m.t, data: body.toString('utf8'), ...from },
   );
 }
 

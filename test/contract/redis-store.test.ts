@@ -74,6 +74,30 @@ describe('RedisStore specifics', () => {
     expect((await store.reserve(INBOX, 'key')).present).toBeUndefined();
   });
 
+  it('charges a signed message its longer header and gives every byte back on removal', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore(redis, prefix);
+    const from = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
+    const a = await store.append(INBOX, { ...msg('signed'), from });
+    const b = await store.append(INBOX, msg('plain'));
+    expect(Number(await redis.get(`${prefix}{${INBOX}}:b`))).toBe(6 + 47 + 5);
+    expect(await store.remove(INBOX, [a.id, b.id])).toBe(2);
+    expect(await redis.exists(`${prefix}{${INBOX}}:b`)).toBe(0);
+  });
+
+  it('judges expiry and leases by its own clock (no wall-clock waits)', async () => {
+    let now = Date.now();
+    const store = new RedisStore(redis, uniquePrefix(), undefined, undefined, () => now);
+    await store.append(INBOX, msg('short', 60_000, now));
+    await store.append(INBOX, msg('long', 3_600_000, now));
+    expect((await store.lease(INBOX, 10, 30_000)).map((m) => m.ttlMs)).toEqual([60_000, 3_600_000]);
+    now += 45_000; // leases (30 s) are over, the short message still lives
+    expect(await store.lease(INBOX, 10, 30_000)).toHaveLength(2);
+    now += 60_000; // the short one has expired
+    const left = await store.lease(INBOX, 10, 30_000);
+    expect(left.map((m) => Buffer.from(m.body).toString())).toEqual(['long']);
+  });
+
   it('never reuses an id after the queue emptied', async () => {
     const store = new RedisStore(redis, uniquePrefix());
     const a = await store.append(INBOX, msg('a'));

@@ -252,6 +252,24 @@ export function storeContract(name: string, make: (quota?: InboxQuota) => Promis
       expect(texts(await store.lease(INBOX, 1000, 10_000))).toEqual(['alive']);
     });
 
+    it('keeps the sender of a signed post with the message', async () => {
+      const store = await fresh();
+      const from = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
+      await store.append(INBOX, { ...msg('signed'), from });
+      await store.append(INBOX, msg('anonymous'));
+      const leased = await store.lease(INBOX, 10, 10_000);
+      expect(leased.map((m) => [Buffer.from(m.body).toString(), m.from])).toEqual([
+        ['signed', from],
+        ['anonymous', undefined],
+      ]);
+      // the quota charge comes back in full when the messages go
+      await store.remove(
+        INBOX,
+        leased.map((m) => m.id),
+      );
+      await store.append(INBOX, msg('after'));
+    });
+
     it('answers ping', async () => {
       const store = await fresh();
       await expect(store.ping()).resolves.toBeUndefined();

@@ -140,4 +140,29 @@ describe('CLI', () => {
     const usage = runMain(['fetch', relay.url]);
     expect(await usage.exited).toBe(2);
   });
+
+  it('policy sets who may post; send --sign is accepted and fetch --json shows from', async () => {
+    const ownerFile = join(dir, 'k-policy-owner.json');
+    const friendFile = join(dir, 'k-policy-friend.json');
+    await Promise.all([
+      runMain(['keygen', '--out', ownerFile]).exited,
+      runMain(['keygen', '--out', friendFile]).exited,
+    ]);
+    const friendId = fromKeyFile(JSON.parse(readFileSync(friendFile, 'utf8'))).id;
+    const ownerId = fromKeyFile(JSON.parse(readFileSync(ownerFile, 'utf8'))).id;
+    const inbox = `${relay.url}/${ownerId}`;
+    const set = runMain(['policy', '--key', ownerFile, '--accept', friendId, relay.url]);
+    expect(await set.exited).toBe(0);
+    expect(JSON.parse(set.stdout())).toEqual({ requireSignature: false, acceptFrom: [friendId] });
+    const anonymous = runMain(['send', inbox, 'from nobody']);
+    expect(await anonymous.exited).toBe(1);
+    expect(anonymous.stderr()).toMatch(/refused|policy/i);
+    expect(await runMain(['send', '--sign', friendFile, inbox, 'from a friend']).exited).toBe(0);
+    const fetched = runMain(['fetch', '--once', '--json', '--key', ownerFile, relay.url]);
+    expect(await fetched.exited).toBe(0);
+    expect(JSON.parse(fetched.stdout())).toEqual({ data: 'from a friend', from: friendId });
+    const show = runMain(['policy', '--key', ownerFile, relay.url]);
+    expect(await show.exited).toBe(0);
+    expect(JSON.parse(show.stdout()).acceptFrom).toEqual([friendId]);
+  });
 });

@@ -1,0 +1,192 @@
+/**
+ * The Hub contract (src/hub/hub.ts), run against the local hub (one node)
+ * and against two Redis hubs on one prefix (two nodes, a redis-server and a
+ * 3-master Redis Cluster): a sink is subscribed on node B, messages are
+ * published and wakes sent from node A.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WRITE_TIMEOUT_MS, type Hub, type LiveMessage, type LiveSink } from '../../src/hub/hub.js';
+import { LocalHub } from '../../src/hub/local-hub.js';
+import { FORWARD_TIMEOUT_MS, RedisHub } from '../../src/hub/redis-hub.js';
+import { createLogger } from '../../src/logger.js';
+import { connectRedis, whenReady, type RedisConnections } from '../../src/redis/connect.js';
+import {
+  startCluster,
+  startRedis,
+  uniquePrefix,
+  type RedisCluster,
+  type RedisServer,
+} from '../helpers/redis.js';
+
+const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
+const OTHER = 'AAAAHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
+const msg: LiveMessage = { id: '1', body: Buffer.from('live'), binary: false, t: 1, ttlMs: 1000 };
+
+interface Sink extends LiveSink {
+  got: string[];
+  woken: number;
+}
+
+/** A sink whose writes report `written` after `ms` ('never': a write that hangs). */
+function sink(written = true, ms: number | 'never' = 0, ackMode = false): Sink {
+  return {
+    ackMode,
+    got: [],
+    woken: 0,
+    deliver(m) {
+      this.got.push(Buffer.from(m.body).toString());
+      if (ms === 'never') return new Promise<boolean>(() => {});
+      return new Promise((resolve) => setTimeout(resolve, ms, written));
+    },
+    wake() {
+      this.woken++;
+    },
+  };
+}
+
+const until = async (check: () => boolean, ms = 2000) => {
+  const end = Date.now() + ms;
+  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  return check();
+};
+
+type Nodes = { a: Hub; b: Hub; close(): Promise<void> };
+
+function hubContract(name: string, nodes: () => Promise<Nodes>, slack: number): void {
+  describe(`Hub contract: ${name}`, () => {
+    const run = (title: string, fn: (n: Nodes) => Promise<void>) =>
+      it(title, async () => {
+        const n = await nodes();
+        try {
+          await fn(n);
+        } finally {
+          await n.close();
+        }
+      });
+
+    run('publish with no sink anywhere resolves false (the caller stores)', async ({ a }) => {
+      expect(await a.publish(INBOX, msg)).toBe(false);
+    });
+
+    run('a sink on another node gets the message once; true once written', async ({ a, b }) => {
+      const s = sink();
+      const other = sink();
+      await b.subscribe(INBOX, s);
+      await b.subscribe(OTHER, other);
+      expect(await a.publish(INBOX, msg)).toBe(true);
+      expect(s.got).toEqual(['live']);
+      expect(other.got).toEqual([]);
+    });
+
+    run('false when the only write fails', async ({ a, b }) => {
+      await b.subscribe(INBOX, sink(false));
+      expect(await a.publish(INBOX, msg)).toBe(false);
+    });
+
+    run('false, in bounded time, when no write completes', async ({ a, b }) => {
+      await b.subscribe(INBOX, sink(true, 'never'));
+      const started = Date.now();
+      expect(await a.publish(INBOX, msg)).toBe(false);
+      expect(Date.now() - started).toBeLessThan(WRITE_TIMEOUT_MS + slack + 500);
+    });
+
+    run('an ack-mode sink anywhere: false, and nothing is offered live', async ({ a, b }) => {
+      const legacy = sink();
+      const ack = sink(true, 0, true);
+      await b.subscribe(INBOX, legacy);
+      await b.subscribe(INBOX, ack);
+      expect(await a.publish(INBOX, msg)).toBe(false);
+      expect([legacy.got, ack.got]).toEqual([[], []]);
+    });
+
+    run('notifyStored wakes the sinks of the inbox on every node', async ({ a, b }) => {
+      const s = sink();
+      const other = sink();
+      await b.subscribe(INBOX, s);
+      await b.subscribe(OTHER, other);
+      await a.notifyStored(INBOX);
+      expect(await until(() => s.woken === 1)).toBe(true);
+      expect(other.woken).toBe(0);
+    });
+
+    run('after unsubscribe: nothing offered, nobody woken, localCount 0', async ({ a, b }) => {
+      const s = sink();
+      const off = await b.subscribe(INBOX, s);
+      expect(b.localCount(INBOX)).toBe(1);
+      off();
+      expect(b.localCount(INBOX)).toBe(0);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await a.publish(INBOX, msg)).toBe(false);
+      await a.notifyStored(INBOX);
+      await new Promise((r) => setTimeout(r, 100));
+      expect([s.got.length, s.woken]).toEqual([0, 0]);
+    });
+  });
+}
+
+hubContract(
+  'local (one node)',
+  async () => {
+    const hub = new LocalHub();
+    return { a: hub, b: hub, close: () => hub.close() };
+  },
+  0,
+);
+
+let server: RedisServer;
+let cluster: RedisCluster;
+beforeAll(async () => {
+  [server, cluster] = await Promise.all([startRedis(), startCluster()]);
+}, 60_000);
+afterAll(async () => {
+  await server.stop();
+  await cluster.stop();
+});
+
+const logger = createLogger('silent');
+
+async function redisNodes(target: () => { url: string } | { cluster: string }): Promise<Nodes> {
+  const prefix = uniquePrefix();
+  const conns: RedisConnections[] = [
+    connectRedis(target(), logger),
+    connectRedis(target(), logger),
+  ];
+  await Promise.all(conns.map((c) => whenReady(c.client, 5000)));
+  const [a, b] = conns.map((c) => new RedisHub(c, prefix, logger)) as [RedisHub, RedisHub];
+  await Promise.all([a.start(), b.start()]);
+  return {
+    a,
+    b,
+    async close() {
+      await Promise.all([a.close(), b.close()]);
+      await Promise.all(conns.map((c) => c.close()));
+    },
+  };
+}
+
+hubContract(
+  'two Redis hubs, one prefix',
+  () => redisNodes(() => ({ url: server.url })),
+  FORWARD_TIMEOUT_MS,
+);
+hubContract(
+  'two Redis hubs on a Cluster',
+  () => redisNodes(() => ({ cluster: cluster.seeds })),
+  FORWARD_TIMEOUT_MS,
+);
+
+describe('RedisHub specifics', () => {
+  it('with a presence snapshot from the store, publish offers only to the nodes it names', async () => {
+    const n = await redisNodes(() => ({ url: server.url }));
+    try {
+      const s = sink();
+      await n.b.subscribe(INBOX, s);
+      expect(await n.a.publish(INBOX, msg, [])).toBe(false);
+      expect(s.got).toEqual([]);
+      expect(await n.a.publish(INBOX, msg, [(n.b as RedisHub).nodeId])).toBe(true);
+      expect(s.got).toEqual(['live']);
+    } finally {
+      await n.close();
+    }
+  });
+});
