@@ -20,6 +20,7 @@ import type { Config } from './config.js';
 import { RelayError } from './errors.js';
 import type { LimitName } from './metrics.js';
 import type { RedisClient } from './redis/connect.js';
+import { rateLimitPrefix } from './redis/keys.js';
 
 type Limiter = Pick<RateLimiterAbstract, 'consume'> | BurstyRateLimiter;
 
@@ -59,7 +60,7 @@ export function createLimits(
   onRefused: (limit: LimitName) => void = () => {},
 ): Limits {
   const make = (name: string, points: number, duration: number): RateLimiterAbstract => {
-    const options = { keyPrefix: `${redis?.prefix ?? ''}rl:${name}`, points, duration };
+    const options = { keyPrefix: rateLimitPrefix(redis?.prefix ?? '', name), points, duration };
     if (!redis) return new RateLimiterMemory(options);
     return new RateLimiterRedis({
       ...options,

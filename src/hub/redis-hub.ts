@@ -35,19 +35,25 @@ import { randomBytes } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnections } from '../redis/connect.js';
-import { liveNodes, presenceKey } from '../redis/keys.js';
+import { liveNodes, nodeChannel, presenceKey } from '../redis/keys.js';
+import { defineScript, type Script } from '../redis/script.js';
 import type { LiveMessage, LiveSink, LocalDelivery } from './hub.js';
 import { LocalHub } from './local-hub.js';
 
 export const PRESENCE_TTL_MS = 60_000;
 
-// KEYS presence; ARGV node until ttl. Runs on a full Redis (maxmemory reached):
-// presence is one small field per authenticated socket's node, and without it
-// owners on other relays would stop getting live messages.
-const PRESENCE = `#!lua flags=allow-oom
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('PEXPIRE', KEYS[1], ARGV[3])
-`;
+// Runs on a full Redis (maxmemory reached): presence is one small field per
+// authenticated socket's node, and without it owners on other relays would
+// stop getting live messages.
+const PRESENCE = {
+  name: 'npchatPresence',
+  keys: ['presence'],
+  args: ['node', 'untilMs', 'ttlMs'],
+  lua: `#!lua flags=allow-oom
+redis.call('HSET', presence, node, untilMs)
+return redis.call('PEXPIRE', presence, ttlMs)
+`,
+} as const;
 export const FORWARD_TIMEOUT_MS = 500;
 
 type Envelope =
@@ -84,6 +90,7 @@ export class RedisHub extends LocalHub {
   private readonly refreshTimer: NodeJS.Timeout;
   private readonly channel: string;
   private closed = false;
+  private readonly presenceScript: Script<'presence', 'node' | 'untilMs' | 'ttlMs'>;
 
   constructor(
     private readonly conn: RedisConnections,
@@ -91,7 +98,7 @@ export class RedisHub extends LocalHub {
     private readonly logger: Logger,
   ) {
     super();
-    conn.client.defineCommand('npchatPresence', { numberOfKeys: 1, lua: PRESENCE });
+    this.presenceScript = defineScript(conn.client, PRESENCE);
     this.channel = this.nodeChannel(this.nodeId);
     const event = conn.sharded ? 'smessageBuffer' : 'messageBuffer';
     conn.subscriber.on(event, (channel: Buffer, message: Buffer) => {
@@ -114,7 +121,7 @@ export class RedisHub extends LocalHub {
   }
 
   private nodeChannel(nodeId: string): string {
-    return `${this.prefix}node:{${nodeId}}`;
+    return nodeChannel(this.prefix, nodeId);
   }
 
   private presenceKey(inbox: string): string {
@@ -131,14 +138,9 @@ export class RedisHub extends LocalHub {
 
   /** Marks this node present for the inbox: one round trip (one key, so one slot). */
   private async setPresence(inbox: string): Promise<void> {
-    const client = this.conn.client as unknown as {
-      npchatPresence(key: string, node: string, until: number, ttl: number): Promise<number>;
-    };
-    await client.npchatPresence(
-      this.presenceKey(inbox),
-      this.nodeId,
-      Date.now() + PRESENCE_TTL_MS,
-      PRESENCE_TTL_MS,
+    await this.presenceScript(
+      { presence: this.presenceKey(inbox) },
+      { node: this.nodeId, untilMs: Date.now() + PRESENCE_TTL_MS, ttlMs: PRESENCE_TTL_MS },
     );
   }
 

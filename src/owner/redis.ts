@@ -14,7 +14,8 @@
  */
 import { RelayError } from '../errors.js';
 import type { RedisClient } from '../redis/connect.js';
-import { inboxKey } from '../redis/keys.js';
+import { inboxKey, tokenKey } from '../redis/keys.js';
+import { defineScript } from '../redis/script.js';
 import {
   noBundle,
   tooManyPrekeys,
@@ -25,40 +26,49 @@ import {
   type PreKey,
 } from './state.js';
 
-// KEYS kb kp; ARGV bundle prekey... : replaces the bundle and its prekeys.
-const PUT_KEYS = `
-redis.call('DEL', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1])
-for i = 2, #ARGV, 500 do
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+// rest: prekeys (JSON each). Replaces the bundle and its prekeys.
+const PUT_KEYS = {
+  name: 'npchatPutKeys',
+  keys: ['kb', 'kp'],
+  args: ['bundle'],
+  lua: `
+redis.call('DEL', kp)
+redis.call('SET', kb, bundle)
+for i = REST + 1, #ARGV, 500 do
+  redis.call('RPUSH', kp, unpack(ARGV, i, math.min(i + 499, #ARGV)))
 end
 return 0
-`;
+`,
+} as const;
 
-// KEYS kb kp; ARGV max prekey... -> held now | -1 (too many) | -2 (no bundle)
-const ADD_PREKEYS = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
-local held = redis.call('LLEN', KEYS[2])
-if held + #ARGV - 1 > tonumber(ARGV[1]) then return -1 end
-for i = 2, #ARGV, 500 do
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+// rest: prekeys (JSON each) -> held now | -1 (too many) | -2 (no bundle)
+const ADD_PREKEYS = {
+  name: 'npchatAddPrekeys',
+  keys: ['kb', 'kp'],
+  args: ['max'],
+  lua: `
+if redis.call('EXISTS', kb) == 0 then return -2 end
+local held = redis.call('LLEN', kp)
+if held + #ARGV - REST > tonumber(max) then return -1 end
+for i = REST + 1, #ARGV, 500 do
+  redis.call('RPUSH', kp, unpack(ARGV, i, math.min(i + 499, #ARGV)))
 end
-return redis.call('LLEN', KEYS[2])
-`;
+return redis.call('LLEN', kp)
+`,
+} as const;
 
-// KEYS kb kp -> { bundle, prekey or false } | false (no bundle). Runs on a full Redis:
+// -> { bundle, prekey or false } | false (no bundle). Runs on a full Redis:
 // handing out a key only frees memory.
-const TAKE = `#!lua flags=allow-oom
-local bundle = redis.call('GET', KEYS[1])
-if not bundle then return false end
-return { bundle, redis.call('LPOP', KEYS[2]) }
-`;
-
-interface Scripts {
-  npchatPutKeys(...args: string[]): Promise<number>;
-  npchatAddPrekeys(...args: (string | number)[]): Promise<number>;
-  npchatTake(kb: string, kp: string): Promise<[string, string | null] | null>;
-}
+const TAKE = {
+  name: 'npchatTake',
+  keys: ['kb', 'kp'],
+  args: [],
+  lua: `#!lua flags=allow-oom
+local found = redis.call('GET', kb)
+if not found then return false end
+return { found, redis.call('LPOP', kp) }
+`,
+} as const;
 
 function unavailable(err: unknown): never {
   if (err instanceof RelayError) throw err;
@@ -66,19 +76,19 @@ function unavailable(err: unknown): never {
 }
 
 export function createRedisOwnerState(redis: RedisClient, prefix: string): OwnerState {
-  redis.defineCommand('npchatPutKeys', { numberOfKeys: 2, lua: PUT_KEYS });
-  redis.defineCommand('npchatAddPrekeys', { numberOfKeys: 2, lua: ADD_PREKEYS });
-  redis.defineCommand('npchatTake', { numberOfKeys: 2, lua: TAKE });
-  const scripts = redis as unknown as Scripts;
+  const putKeys = defineScript(redis, PUT_KEYS);
+  const addPrekeys = defineScript(redis, ADD_PREKEYS);
+  const take = defineScript(redis, TAKE);
   const key = (inbox: string, name: string) => inboxKey(prefix, inbox, name);
+  const bundleKeys = (inbox: string) => ({ kb: key(inbox, 'kb'), kp: key(inbox, 'kp') });
   return {
     tokens: {
       async save(hash, inbox, ttlMs) {
-        await redis.set(`${prefix}tok:${hash}`, inbox, 'PX', Math.max(1, ttlMs)).catch(unavailable);
+        await redis.set(tokenKey(prefix, hash), inbox, 'PX', Math.max(1, ttlMs)).catch(unavailable);
       },
-      inboxOf: (hash) => redis.get(`${prefix}tok:${hash}`).catch(unavailable),
+      inboxOf: (hash) => redis.get(tokenKey(prefix, hash)).catch(unavailable),
       async revoke(hash) {
-        await redis.del(`${prefix}tok:${hash}`).catch(unavailable);
+        await redis.del(tokenKey(prefix, hash)).catch(unavailable);
       },
     },
     once: {
@@ -94,32 +104,25 @@ export function createRedisOwnerState(redis: RedisClient, prefix: string): Owner
     },
     prekeys: {
       async put(inbox: string, bundle: Bundle, preKeys: readonly PreKey[]) {
-        await scripts
-          .npchatPutKeys(
-            key(inbox, 'kb'),
-            key(inbox, 'kp'),
-            JSON.stringify(bundle),
-            ...preKeys.map((k) => JSON.stringify(k)),
-          )
-          .catch(unavailable);
+        await putKeys(
+          bundleKeys(inbox),
+          { bundle: JSON.stringify(bundle) },
+          preKeys.map((k) => JSON.stringify(k)),
+        ).catch(unavailable);
       },
       async add(inbox: string, preKeys: readonly PreKey[], max: number) {
-        const held = await scripts
-          .npchatAddPrekeys(
-            key(inbox, 'kb'),
-            key(inbox, 'kp'),
-            max,
-            ...preKeys.map((k) => JSON.stringify(k)),
-          )
-          .catch(unavailable);
+        const held = (await addPrekeys(
+          bundleKeys(inbox),
+          { max },
+          preKeys.map((k) => JSON.stringify(k)),
+        ).catch(unavailable)) as number;
         if (held === -2) throw noBundle();
         if (held === -1) throw tooManyPrekeys(max);
         return held;
       },
       async take(inbox: string): Promise<HandedBundle | null> {
-        const reply = await scripts
-          .npchatTake(key(inbox, 'kb'), key(inbox, 'kp'))
-          .catch(unavailable);
+        const reply = (await take(bundleKeys(inbox), {}).catch(unavailable)) as
+          [string, string | null] | null;
         if (!reply) return null;
         const bundle = JSON.parse(reply[0]) as Bundle;
         return { ...bundle, preKey: reply[1] ? (JSON.parse(reply[1]) as PreKey) : null };

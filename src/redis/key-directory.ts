@@ -1,6 +1,7 @@
 /** Challenge public keys shared through Redis: `P ckey:<key id>` = SPKI DER, with an expiry. */
 import type { KeyDirectory } from '../auth/keyring.js';
 import type { RedisClient } from './connect.js';
+import { challengeKeyKey } from './keys.js';
 
 export class RedisKeyDirectory implements KeyDirectory {
   constructor(
@@ -10,7 +11,7 @@ export class RedisKeyDirectory implements KeyDirectory {
 
   async publish(keyId: string, spki: Buffer, untilMs: number): Promise<void> {
     await this.redis.set(
-      `${this.prefix}ckey:${keyId}`,
+      challengeKeyKey(this.prefix, keyId),
       spki,
       'PX',
       Math.max(untilMs - Date.now(), 1),
@@ -18,6 +19,6 @@ export class RedisKeyDirectory implements KeyDirectory {
   }
 
   lookup(keyId: string): Promise<Buffer | null> {
-    return this.redis.getBuffer(`${this.prefix}ckey:${keyId}`);
+    return this.redis.getBuffer(challengeKeyKey(this.prefix, keyId));
   }
 }

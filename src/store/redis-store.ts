@@ -3,7 +3,8 @@
  * hash-tagged `{inbox}` so that it lives in one Redis Cluster slot and the
  * Lua scripts below run atomically on one node.
  *
- * Keys (P = prefix, I = inbox id):
+ * Keys (P = prefix, I = inbox id; every key family of the relay, with its
+ * lifetime, is listed in redis/keys.ts):
  *   P{I}:seq  last message id taken (string; kept SEQ_SLACK_MS after the last
  *             reservation; ids also never go below the clock in microseconds)
  *   P{I}:q    zset  message id -> id           (order)
@@ -33,7 +34,8 @@ import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connect.js';
-import { inboxKey, liveNodes, presenceKey } from '../redis/keys.js';
+import { inboxKey, liveNodes, presenceKey, queueScanPattern } from '../redis/keys.js';
+import { defineScript, type Script } from '../redis/script.js';
 import {
   inboxFull,
   inProgress,
@@ -96,143 +98,162 @@ local function next_id(seq, now)
 end
 `;
 
-// KEYS seq k p policy; ARGV now useKey
-//   -> { 'new', id, presence, policy or false } | { 'done', id, t } | { 'busy' }
+// -> { 'new', id, presence, policy or false } | { 'done', id, t } | { 'busy' }
 // (presence: the hub's presence hash of the inbox, HGETALL; policy: the owner's
 // inbox policy (owner/redis.ts); both read in the same step, saving round trips)
-const RESERVE = `${NEXT_ID}
-local now = tonumber(ARGV[1])
-if ARGV[2] == '1' then
-  local prior = redis.call('GET', KEYS[2])
+const RESERVE = {
+  name: 'npchatReserve',
+  keys: ['seq', 'idem', 'presence', 'policy'],
+  args: ['now', 'useKey'],
+  lua: `${NEXT_ID}
+if useKey == '1' then
+  local prior = redis.call('GET', idem)
   if prior then
     local pid, pt = string.match(prior, '^(%d+):(%d+):')
     if pid then return { 'done', pid, pt } end
     return { 'busy' }
   end
 end
-local sid = next_id(KEYS[1], now)
-if ARGV[2] == '1' then redis.call('SET', KEYS[2], 'p:' .. sid, 'PX', ${PENDING_MS}) end
-return { 'new', sid, redis.call('HGETALL', KEYS[3]), redis.call('GET', KEYS[4]) }
-`;
+local sid = next_id(seq, tonumber(now))
+if useKey == '1' then redis.call('SET', idem, 'p:' .. sid, 'PX', ${PENDING_MS}) end
+return { 'new', sid, redis.call('HGETALL', presence), redis.call('GET', policy) }
+`,
+} as const;
 
-// KEYS seq q m x l b k p; ARGV now id t ttlMs binary body useKey maxMessages maxBytes from
-//   -> { 'ok', id, expiresAt, presence } | { 'done', id, t, expiresAt } | { 'busy' } | { 'full' }
+// -> { 'ok', id, expiresAt, presence } | { 'done', id, t, expiresAt } | { 'busy' } | { 'full' }
 // (presence read after the append, in the same step: see the ordering argument in redis-hub.ts)
-const APPEND = `${TRIM}${NEXT_ID}
-local now = tonumber(ARGV[1])
-local t = tonumber(ARGV[3])
-local expiresAt = t + tonumber(ARGV[4])
-local sid = ARGV[2]
-if ARGV[7] == '1' then
-  local prior = redis.call('GET', KEYS[7])
+const APPEND = {
+  name: 'npchatAppend',
+  keys: ['seq', 'q', 'm', 'x', 'l', 'b', 'idem', 'presence'],
+  args: ['now', 'id', 't', 'ttlMs', 'binary', 'body', 'useKey', 'maxMessages', 'maxBytes', 'from'],
+  lua: `${TRIM}${NEXT_ID}
+local nowMs = tonumber(now)
+local tMs = tonumber(t)
+local expiresAt = tMs + tonumber(ttlMs)
+local sid = id
+if useKey == '1' then
+  local prior = redis.call('GET', idem)
   if prior and prior ~= 'p:' .. sid then
     local pid, pt, pexp = string.match(prior, '^(%d+):(%d+):(%d+)$')
     if pid then return { 'done', pid, pt, pexp } end
     return { 'busy' }
   end
 end
-trim(KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
-local size = string.len(ARGV[6])
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[8])
-  or tonumber(redis.call('GET', KEYS[6]) or '0') + size > tonumber(ARGV[9]) then
+trim(q, m, x, l, b, nowMs)
+local size = string.len(body)
+if redis.call('ZCARD', q) >= tonumber(maxMessages)
+  or tonumber(redis.call('GET', b) or '0') + size > tonumber(maxBytes) then
   return { 'full' }
 end
-if sid == '' then sid = next_id(KEYS[1], now) end
-local header = string.format('%013.0f:%013.0f:%s:', t, expiresAt, ARGV[5])
-if ARGV[10] ~= '' then
+if sid == '' then sid = next_id(seq, nowMs) end
+local header = string.format('%013.0f:%013.0f:%s:', tMs, expiresAt, binary)
+if from ~= '' then
   -- format 2; the byte count charges the longer header too, as DROP will give it back
-  header = '~2:' .. header .. ARGV[10] .. ':'
+  header = '~2:' .. header .. from .. ':'
   size = size + ${FROM_BYTES}
 end
-redis.call('ZADD', KEYS[2], tonumber(sid), sid)
-redis.call('HSET', KEYS[3], sid, header .. ARGV[6])
-redis.call('ZADD', KEYS[4], expiresAt, sid)
-redis.call('INCRBY', KEYS[6], size)
-local latest = tonumber(redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')[2])
-local keep = math.max(latest - now, 1) + 60000
-for i = 2, 6 do redis.call('PEXPIRE', KEYS[i], keep) end
+redis.call('ZADD', q, tonumber(sid), sid)
+redis.call('HSET', m, sid, header .. body)
+redis.call('ZADD', x, expiresAt, sid)
+redis.call('INCRBY', b, size)
+local latest = tonumber(redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')[2])
+local keep = math.max(latest - nowMs, 1) + 60000
+for _, key in ipairs({ q, m, x, l, b }) do redis.call('PEXPIRE', key, keep) end
 local texp = string.format('%.0f', expiresAt)
-if ARGV[7] == '1' then
-  redis.call('SET', KEYS[7], sid .. ':' .. ARGV[3] .. ':' .. texp, 'PX', math.max(expiresAt - now, 1))
+if useKey == '1' then
+  redis.call('SET', idem, sid .. ':' .. t .. ':' .. texp, 'PX', math.max(expiresAt - nowMs, 1))
 end
-return { 'ok', sid, texp, redis.call('HGETALL', KEYS[8]) }
-`;
+return { 'ok', sid, texp, redis.call('HGETALL', presence) }
+`,
+} as const;
 
-// KEYS k; ARGV id: deletes the key if it is still this request's reservation.
-const FORGET = `
-if redis.call('GET', KEYS[1]) == 'p:' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+// Deletes the idempotency key if it is still this request's reservation.
+const FORGET = {
+  name: 'npchatForget',
+  keys: ['idem'],
+  args: ['id'],
+  lua: `
+if redis.call('GET', idem) == 'p:' .. id then redis.call('DEL', idem) end
 return 0
-`;
+`,
+} as const;
 
-// KEYS q m x l b; ARGV now max leaseMs -> { expired, id1, payload1, id2, payload2, ... }
+// -> { expired, id1, payload1, id2, payload2, ... }
 // Runs on a full Redis: it only deletes and re-scores existing members.
-const LEASE = `#!lua flags=allow-oom
+const LEASE = {
+  name: 'npchatLease',
+  keys: ['q', 'm', 'x', 'l', 'b'],
+  args: ['now', 'max', 'leaseMs'],
+  lua: `#!lua flags=allow-oom
 ${TRIM}
-local now = tonumber(ARGV[1])
-local max = tonumber(ARGV[2])
-local untilMs = now + tonumber(ARGV[3])
-trim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], now)
+local nowMs = tonumber(now)
+local most = tonumber(max)
+local untilMs = nowMs + tonumber(leaseMs)
+trim(q, m, x, l, b, nowMs)
 local out = {}
 local expired = {}
 local offset = 0
-while #out < 2 * max do
-  local ids = redis.call('ZRANGE', KEYS[1], offset, offset + 99)
+while #out < 2 * most do
+  local ids = redis.call('ZRANGE', q, offset, offset + 99)
   if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    local leased = tonumber(redis.call('ZSCORE', KEYS[4], id) or '0')
-    if leased <= now then
-      local exp = tonumber(redis.call('ZSCORE', KEYS[3], id) or '0')
-      if exp <= now then
-        expired[#expired + 1] = id
+  for _, mid in ipairs(ids) do
+    local leased = tonumber(redis.call('ZSCORE', l, mid) or '0')
+    if leased <= nowMs then
+      local exp = tonumber(redis.call('ZSCORE', x, mid) or '0')
+      if exp <= nowMs then
+        expired[#expired + 1] = mid
       else
-        local payload = redis.call('HGET', KEYS[2], id)
+        local payload = redis.call('HGET', m, mid)
         if payload then
-          redis.call('ZADD', KEYS[4], untilMs, id)
-          out[#out + 1] = id
+          redis.call('ZADD', l, untilMs, mid)
+          out[#out + 1] = mid
           out[#out + 1] = payload
-          if #out >= 2 * max then break end
+          if #out >= 2 * most then break end
         end
       end
     end
   end
   offset = offset + 100
 end
-local dropped = drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], expired)
+local dropped = drop(q, m, x, l, b, expired)
 if #out > 0 then
   -- the lease set lives exactly as long as the queue it belongs to
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+  local ttl = redis.call('PTTL', q)
+  if ttl > 0 then redis.call('PEXPIRE', l, ttl) end
 end
 table.insert(out, 1, dropped)
 return out
-`;
+`,
+} as const;
 
-// KEYS q m x l b; ARGV ids... -> removed count. Runs on a full Redis.
-const REMOVE = `#!lua flags=allow-oom
+// rest: message ids -> removed count. Runs on a full Redis.
+const REMOVE = {
+  name: 'npchatRemove',
+  keys: ['q', 'm', 'x', 'l', 'b'],
+  args: [],
+  lua: `#!lua flags=allow-oom
 ${DROP}
-return drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV)
-`;
+return drop(q, m, x, l, b, ARGV)
+`,
+} as const;
 
-// KEYS l; ARGV ids... Runs on a full Redis.
-const RELEASE = `#!lua flags=allow-oom
+// rest: message ids whose leases end now. Runs on a full Redis.
+const RELEASE = {
+  name: 'npchatRelease',
+  keys: ['l'],
+  args: [],
+  lua: `#!lua flags=allow-oom
 for i = 1, #ARGV, 500 do
-  redis.call('ZREM', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+  redis.call('ZREM', l, unpack(ARGV, i, math.min(i + 499, #ARGV)))
 end
 return 0
-`;
+`,
+} as const;
 
-interface Scripts {
-  npchatReserve(
-    ...args: (string | number)[]
-  ): Promise<[string, string?, (string | string[])?, (string | null)?]>;
-  npchatAppend(
-    ...args: (string | Buffer | number)[]
-  ): Promise<[string, string?, string?, (string | string[])?]>;
-  npchatForget(...args: string[]): Promise<number>;
-  npchatLeaseBuffer(...args: (string | number)[]): Promise<Buffer[]>;
-  npchatRemove(...args: string[]): Promise<number>;
-  npchatRelease(...args: string[]): Promise<number>;
-}
+type ScriptOf<S extends { keys: readonly string[]; args: readonly string[] }> = Script<
+  S['keys'][number],
+  S['args'][number]
+>;
 
 /** Reads a stored payload of format 1 or 2 (see the key list above). */
 export function parsePayload(id: string, payload: Buffer): StoredMessage {
@@ -272,7 +293,12 @@ function unavailable(err: unknown): never {
 
 export class RedisStore implements Store {
   readonly kind = 'redis';
-  private readonly scripts: Scripts;
+  private readonly reserveScript: ScriptOf<typeof RESERVE>;
+  private readonly appendScript: ScriptOf<typeof APPEND>;
+  private readonly forgetScript: ScriptOf<typeof FORGET>;
+  private readonly leaseScript: ScriptOf<typeof LEASE>;
+  private readonly removeScript: ScriptOf<typeof REMOVE>;
+  private readonly releaseScript: ScriptOf<typeof RELEASE>;
 
   constructor(
     private readonly redis: RedisClient,
@@ -282,21 +308,21 @@ export class RedisStore implements Store {
     /** The clock the store's scripts judge expiry and leases by (tests move it). */
     private readonly now: () => number = Date.now,
   ) {
-    redis.defineCommand('npchatReserve', { numberOfKeys: 4, lua: RESERVE });
-    redis.defineCommand('npchatAppend', { numberOfKeys: 8, lua: APPEND });
-    redis.defineCommand('npchatForget', { numberOfKeys: 1, lua: FORGET });
-    redis.defineCommand('npchatLease', { numberOfKeys: 5, lua: LEASE });
-    redis.defineCommand('npchatRemove', { numberOfKeys: 5, lua: REMOVE });
-    redis.defineCommand('npchatRelease', { numberOfKeys: 1, lua: RELEASE });
-    this.scripts = redis as unknown as Scripts;
+    this.reserveScript = defineScript(redis, RESERVE);
+    this.appendScript = defineScript(redis, APPEND);
+    this.forgetScript = defineScript(redis, FORGET);
+    this.leaseScript = defineScript(redis, LEASE);
+    this.removeScript = defineScript(redis, REMOVE);
+    this.releaseScript = defineScript(redis, RELEASE);
   }
 
   private key(inbox: string, name: string): string {
     return inboxKey(this.prefix, inbox, name);
   }
 
-  private queueKeys(inbox: string): string[] {
-    return ['q', 'm', 'x', 'l', 'b'].map((n) => this.key(inbox, n));
+  private queueKeys(inbox: string): Record<'q' | 'm' | 'x' | 'l' | 'b', string> {
+    const k = (n: string) => this.key(inbox, n);
+    return { q: k('q'), m: k('m'), x: k('x'), l: k('l'), b: k('b') };
   }
 
   private idempotencyKey(inbox: string, key: string): string {
@@ -304,16 +330,15 @@ export class RedisStore implements Store {
   }
 
   async reserve(inbox: string, idempotencyKey?: string): Promise<Reservation> {
-    const [state, id, third, policy] = await this.scripts
-      .npchatReserve(
-        this.key(inbox, 'seq'),
-        this.idempotencyKey(inbox, idempotencyKey ?? ''),
-        presenceKey(this.prefix, inbox),
-        this.key(inbox, 'policy'),
-        this.now(),
-        idempotencyKey === undefined ? 0 : 1,
-      )
-      .catch(unavailable);
+    const [state, id, third, policy] = (await this.reserveScript(
+      {
+        seq: this.key(inbox, 'seq'),
+        idem: this.idempotencyKey(inbox, idempotencyKey ?? ''),
+        presence: presenceKey(this.prefix, inbox),
+        policy: this.key(inbox, 'policy'),
+      },
+      { now: this.now(), useKey: idempotencyKey === undefined ? 0 : 1 },
+    ).catch(unavailable)) as [string, string?, (string | string[])?, (string | null)?];
     if (state === 'busy') throw inProgress();
     if (state === 'done') return { prior: { id: id!, t: Number(third) } };
     return {
@@ -324,24 +349,26 @@ export class RedisStore implements Store {
   }
 
   async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
-    const reply = await this.scripts
-      .npchatAppend(
-        this.key(inbox, 'seq'),
+    const reply = (await this.appendScript(
+      {
+        seq: this.key(inbox, 'seq'),
         ...this.queueKeys(inbox),
-        this.idempotencyKey(inbox, idempotencyKey ?? ''),
-        presenceKey(this.prefix, inbox),
-        this.now(),
-        msg.id ?? '',
-        msg.t,
-        msg.ttlMs,
-        msg.binary ? 1 : 0,
-        Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
-        idempotencyKey === undefined ? 0 : 1,
-        this.quota.maxMessages,
-        this.quota.maxBytes,
-        msg.from ?? '',
-      )
-      .catch(unavailable);
+        idem: this.idempotencyKey(inbox, idempotencyKey ?? ''),
+        presence: presenceKey(this.prefix, inbox),
+      },
+      {
+        now: this.now(),
+        id: msg.id ?? '',
+        t: msg.t,
+        ttlMs: msg.ttlMs,
+        binary: msg.binary ? 1 : 0,
+        body: Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
+        useKey: idempotencyKey === undefined ? 0 : 1,
+        maxMessages: this.quota.maxMessages,
+        maxBytes: this.quota.maxBytes,
+        from: msg.from ?? '',
+      },
+    ).catch(unavailable)) as [string, string?, string?, (string | string[])?];
     const [state, id, a, b] = reply;
     if (state === 'full') throw inboxFull();
     if (state === 'busy') throw inProgress();
@@ -365,15 +392,15 @@ export class RedisStore implements Store {
   }
 
   async forget(inbox: string, idempotencyKey: string, id: string): Promise<void> {
-    await this.scripts
-      .npchatForget(this.idempotencyKey(inbox, idempotencyKey), id)
-      .catch(unavailable);
+    await this.forgetScript({ idem: this.idempotencyKey(inbox, idempotencyKey) }, { id }).catch(
+      unavailable,
+    );
   }
 
   async lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]> {
-    const flat = await this.scripts
-      .npchatLeaseBuffer(...this.queueKeys(inbox), this.now(), max, leaseMs)
-      .catch(unavailable);
+    const flat = (await this.leaseScript
+      .buffers(this.queueKeys(inbox), { now: this.now(), max, leaseMs })
+      .catch(unavailable)) as Buffer[];
     const expired = Number(flat[0]);
     if (expired > 0) this.onExpired(expired);
     const out: StoredMessage[] = [];
@@ -385,12 +412,12 @@ export class RedisStore implements Store {
 
   async remove(inbox: string, ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.scripts.npchatRemove(...this.queueKeys(inbox), ...ids).catch(unavailable);
+    return (await this.removeScript(this.queueKeys(inbox), {}, ids).catch(unavailable)) as number;
   }
 
   async release(inbox: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.scripts.npchatRelease(this.key(inbox, 'l'), ...ids).catch(unavailable);
+    await this.releaseScript({ l: this.key(inbox, 'l') }, {}, ids).catch(unavailable);
   }
 
   private counted: { at: number; n: Promise<number> } | null = null;
@@ -417,7 +444,13 @@ export class RedisStore implements Store {
     let total = 0;
     let seen = 0;
     do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', `${this.prefix}{*}:q`, 'COUNT', 1000);
+      const [next, keys] = await node.scan(
+        cursor,
+        'MATCH',
+        queueScanPattern(this.prefix),
+        'COUNT',
+        1000,
+      );
       cursor = next;
       seen += keys.length;
       if (keys.length) {
