@@ -15,7 +15,8 @@ import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { BlobName, OwnerState, PreKey, SignedPreKey } from '../owner/state.js';
 import type { Store, StoredMessage } from '../store/store.js';
-import { envelope } from '../ws/session.js';
+import { AckWindow } from '../delivery/ack-window.js';
+import { toEnvelope } from '../delivery/envelope.js';
 import type { RequestContext } from './routes.js';
 import { OPEN_POLICY, parsePolicy } from './signed.js';
 import { sendJson, sendRawJson } from './respond.js';
@@ -151,14 +152,16 @@ export function fetchHandler(deps: OwnerApiDeps) {
     };
     req.socket.once('close', onGone);
     deps.shutdown.addEventListener('abort', onGone);
+    // The same unit as a WebSocket in ack mode, sized to this one answer.
+    const window = new AckWindow(deps.store, inbox, limit, deps.leaseMs);
     let batch: StoredMessage[] = [];
     try {
-      batch = await deps.store.lease(inbox, limit, deps.leaseMs);
+      batch = await window.lease();
       if (batch.length === 0 && waitMs > 0 && !gone && !deps.shutdown.aborted) {
         batch = await longPoll(
           deps,
           inbox,
-          limit,
+          window,
           waitMs,
           () => gone,
           (w) => (wake = w),
@@ -168,21 +171,20 @@ export function fetchHandler(deps: OwnerApiDeps) {
       req.socket.off('close', onGone);
       deps.shutdown.removeEventListener('abort', onGone);
     }
-    const ids = batch.map((m) => m.id);
+    await window.sent(batch.map((m) => m.id));
     // Gone before the answer: the messages are free for the next fetch at once.
-    const release = () => void deps.store.release(inbox, ids).catch(() => {});
+    const release = () => void window.end().catch(() => {});
     if (gone) return release();
-    res.once('close', () => {
-      if (!res.writableFinished && ids.length) release();
-    });
-    sendJson(res, 200, { messages: batch.map((m) => JSON.parse(envelope(m)) as unknown) });
+    // Written: the leases stay until acknowledged or run out; not written: released.
+    res.once('close', () => (res.writableFinished ? window.handOver() : release()));
+    sendJson(res, 200, { messages: batch.map(toEnvelope) });
   };
 }
 
 async function longPoll(
   deps: OwnerApiDeps,
   inbox: string,
-  limit: number,
+  window: AckWindow,
   waitMs: number,
   isGone: () => boolean,
   setWake: (wake: () => void) => void,
@@ -204,7 +206,7 @@ async function longPoll(
     const deadline = Date.now() + waitMs;
     for (;;) {
       // Subscribed first, then read: a message stored after this read wakes us.
-      const batch = await deps.store.lease(inbox, limit, deps.leaseMs);
+      const batch = await window.lease();
       const left = deadline - Date.now();
       if (batch.length > 0 || left <= 0 || isGone() || deps.shutdown.aborted) return batch;
       await new Promise<void>((resolve) => {

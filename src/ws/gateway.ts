@@ -1,5 +1,5 @@
 /**
- * The WebSocket gateway: upgrades `GET /{id}`, runs one Session per socket,
+ * The WebSocket gateway: upgrades `GET /{id}`, runs one OwnerSocket per socket,
  * pings every `heartbeat` seconds (terminating sockets that missed the
  * previous pong), re-flushes the store for every live session, and closes slow consumers that stay over the buffer limit
  * for two heartbeats in a row (4008).
@@ -10,9 +10,9 @@ import { WebSocketServer } from 'ws';
 import { RelayError, errorBody } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { CORS_HEADERS } from '../http/respond.js';
-import { Session, type SessionDeps } from './session.js';
+import { OwnerSocket, type OwnerSocketDeps } from './owner-socket.js';
 
-export interface GatewayOptions extends SessionDeps {
+export interface GatewayOptions extends OwnerSocketDeps {
   heartbeatMs: number;
   maxMessageBytes: number;
 }
@@ -35,12 +35,12 @@ export function refuseUpgrade(socket: Duplex, err: RelayError): void {
 
 export class Gateway {
   private readonly wss: WebSocketServer;
-  readonly sessions = new Set<Session>();
+  readonly sessions = new Set<OwnerSocket>();
   private readonly timer: NodeJS.Timeout;
   private readonly logger: Logger;
 
   /** One deps object for every session (not a copy per socket). */
-  private readonly sessionDeps: SessionDeps;
+  private readonly sessionDeps: OwnerSocketDeps;
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger.child({ component: 'gateway' });
@@ -64,7 +64,7 @@ export class Gateway {
     address: string,
   ): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws, inbox, this.sessionDeps, address, socket);
+      const session = new OwnerSocket(ws, inbox, this.sessionDeps, address, socket);
       this.sessions.add(session);
       ws.on('close', () => this.sessions.delete(session));
     });
@@ -82,7 +82,7 @@ export class Gateway {
     }
   }
 
-  private beatOne(session: Session): void {
+  private beatOne(session: OwnerSocket): void {
     const ws = session.ws;
     // Over the limit, or no pong while data still waits: our ping is stuck
     // behind the unread data, so a missing pong proves nothing here. Two

@@ -127,6 +127,23 @@ describe.each(engines)('owner API on %s', (_name, engine) => {
     expect(c.txt).toBeTruthy();
   });
 
+  it('failed logins count against the per-address limit of failed handshakes', async () => {
+    const r = await relay({ ...engine(), authFailures: 2 });
+    const keys = generateKeys();
+    const publicKey = encodeB64url(keys.publicKey);
+    for (let i = 0; i < 2; i++) {
+      const c = await challenge(r.url, keys);
+      const bad = await openSession(r.url, keys, { publicKey, challenge: c, solution: 'AAAA' });
+      expect(bad.status).toBe(401);
+    }
+    const c = await challenge(r.url, keys);
+    const good = { publicKey, challenge: c, solution: solveChallenge(keys, c.txt) };
+    const refused = await openSession(r.url, keys, good);
+    expect(refused.status).toBe(429);
+    expect((await json(refused)).error).toBe('rate_limited');
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+  });
+
   it('owner calls: 401 without or with an unknown token, 403 with a token of another inbox', async () => {
     const r = await relay(engine());
     const keys = generateKeys();

@@ -10,7 +10,7 @@ import { createLimits } from '../../src/limits.js';
 import { Metrics } from '../../src/metrics.js';
 import { createLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { Session } from '../../src/ws/session.js';
+import { OwnerSocket } from '../../src/ws/owner-socket.js';
 import { solutionFor, waitFor } from '../helpers/socket.js';
 
 type Cb = (err?: Error) => void;
@@ -74,7 +74,7 @@ function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
   const hub = shared?.hub ?? new LocalHub();
   const keyring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
   const ws = new FakeSocket();
-  const session = new Session(ws as unknown as WebSocket, keys.id, {
+  const session = new OwnerSocket(ws as unknown as WebSocket, keys.id, {
     keyring,
     store,
     hub,
@@ -150,7 +150,7 @@ describe('Session delivery', () => {
   it('refuses live messages while over maxBufferedBytes (the hub then stores them)', async () => {
     const s = setup(1000);
     await s.handshake();
-    await waitFor(() => !s.session['flushing' as keyof Session]);
+    await waitFor(() => !s.session['flushing' as keyof OwnerSocket]);
     expect(await s.hub.publish(s.keys.id, s.live('fits'))).toBe(true);
     s.ws.bufferedAmount = 5000;
     expect(await s.hub.publish(s.keys.id, s.live('refused'))).toBe(false);
@@ -161,7 +161,7 @@ describe('Session delivery', () => {
   it('reports a failed live write, so the publish resolves false and the caller stores', async () => {
     const s = setup();
     await s.handshake();
-    await waitFor(() => !s.session['flushing' as keyof Session]);
+    await waitFor(() => !s.session['flushing' as keyof OwnerSocket]);
     s.ws.holdWrites = true;
     const published = s.hub.publish(s.keys.id, s.live('lost write'));
     await waitFor(() => s.ws.held.length === 1);
@@ -172,7 +172,7 @@ describe('Session delivery', () => {
   it('resolves a live publish only once the frame was written', async () => {
     const s = setup();
     await s.handshake();
-    await waitFor(() => !s.session['flushing' as keyof Session]);
+    await waitFor(() => !s.session['flushing' as keyof OwnerSocket]);
     s.ws.holdWrites = true;
     let settled = false;
     const published = s.hub.publish(s.keys.id, s.live('slow')).then((r) => {

@@ -1,12 +1,8 @@
 /**
- * One owner WebSocket: the handshake (PROTOCOL.md §3.1), then delivery.
- *
- * Legacy mode (§3.2): stored messages oldest first, each removed from the
- * store only after its frame was written, then live messages as they arrive.
- * Ack mode (§3.3, `"ack": true` in the solution): every message comes from
- * the store as an envelope; it stays stored, leased to this session, until
- * the client acknowledges it; at most `ackWindow` are in flight; whatever is
- * unacknowledged when the session ends is released for the next session.
+ * One owner WebSocket: the handshake (PROTOCOL.md §3.1), then delivery. What
+ * each mode does (legacy §3.2, ack §3.3) lives in delivery/modes.ts; this
+ * class runs the handshake, the flush loop (lease a batch, write it corked,
+ * settle it) and the live path, the same for both modes.
  *
  * States: `handshake` -> `live` -> `closed`. While a flush runs, a live
  * message is refused (the hub then stores it and the flush picks it up in
@@ -25,14 +21,14 @@ import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { verifySolution } from '../auth/handshake.js';
 import type { Challenge, ChallengeKeyring } from '../auth/keyring.js';
-import { encodeB64url } from '../client/b64url.js';
 import { RelayError, errorBody, toRelayError } from '../errors.js';
 import type { Hub, LiveMessage, LiveSink } from '../hub/hub.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Store, StoredMessage } from '../store/store.js';
-import { parseAckFrame, parseHandshakeFrame } from './frames.js';
+import { AckDelivery, LegacyDelivery, type Delivery, type FrameWriter } from '../delivery/modes.js';
+import { parseHandshakeFrame } from './frames.js';
 
 /** Challenges one connection may hold at once; asking for more forgets the oldest. */
 const MAX_CHALLENGES = 4;
@@ -43,12 +39,10 @@ const QUEUE_PAUSE = 4;
 export const MAX_QUEUED_FRAMES = 64;
 /** How long a socket we closed may take to answer the close frame before it is cut. */
 export const CLOSE_GRACE_MS = 1000;
-const FLUSH_BATCH = 100;
-const LIVE_WRITES_KEPT = 1024;
 const DRAIN_POLL_MS = 50;
 const FLUSH_RETRY_MS = 1000;
 
-export interface SessionDeps {
+export interface OwnerSocketDeps {
   keyring: ChallengeKeyring;
   store: Store;
   hub: Hub;
@@ -63,34 +57,15 @@ export interface SessionDeps {
   maxSocketsPerInbox: number;
 }
 
-/** The ack-mode frame of a stored message. */
-export function envelope(m: StoredMessage): string {
-  const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
-  const from = m.from === undefined ? {} : { from: m.from };
-  return JSON.stringify(
-    m.binary
-      ? { id: m.id, t: m.t, data: encodeB64url(body), binary: true, ...from }
-      : { id: m.id, t: m.t, data: body.toString('utf8'), ...from },
-  );
-}
-
-export class Session implements LiveSink {
+export class OwnerSocket implements LiveSink {
   state: 'handshake' | 'live' | 'closed' = 'handshake';
-  ackMode = false;
+  /** Chosen by the handshake (legacy, or ack with `"ack": true`). */
+  private delivery: Delivery | null = null;
   private readonly issued: Challenge[] = [];
   private readonly handshakeTimer: NodeJS.Timeout;
   private unsubscribe: (() => void) | null = null;
   private flushing = false;
   private flushAgain = false;
-  /** Ack mode: written to the socket, not yet acknowledged (still leased to us). */
-  private readonly inFlight = new Set<string>();
-  /**
-   * Legacy mode: live writes by message id (the newest LIVE_WRITES_KEPT). A
-   * write that outlasts the hub's timeout gets the message stored as well;
-   * when the flush meets that stored copy, it waits for this write instead of
-   * sending the frame a second time.
-   */
-  private readonly liveWrites = new Map<string, Promise<boolean>>();
   private drainWait: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -98,9 +73,6 @@ export class Session implements LiveSink {
   private frames: Promise<void> = Promise.resolve();
   private queued = 0;
   private challenges = 0;
-  /** Ack mode: acknowledged ids waiting for the removal in progress. */
-  private acked: string[] = [];
-  private removing = false;
   /** Answered the last ping (the gateway's heartbeat reads and resets it). */
   alive = true;
   /** A heartbeat found the socket over the buffer limit. */
@@ -109,7 +81,7 @@ export class Session implements LiveSink {
   constructor(
     readonly ws: WebSocket,
     readonly inbox: string,
-    private readonly deps: SessionDeps,
+    private readonly deps: OwnerSocketDeps,
     /** The client's address key, for the per-address limits (never logged). */
     private readonly address = '',
     /** The connection under `ws`: corked while a batch is written, so it goes out in one write. */
@@ -135,6 +107,12 @@ export class Session implements LiveSink {
       this.alive = true;
     });
   }
+
+  get ackMode(): boolean {
+    return this.delivery?.ackMode ?? false;
+  }
+
+  private readonly writer: FrameWriter = (data, binary) => this.write(data, binary);
 
   /** Ends the session on an error (logged at debug for handshake failures). */
   fail(err: RelayError): void {
@@ -167,12 +145,7 @@ export class Session implements LiveSink {
   }
 
   private onFrame(data: RawData, isBinary: boolean): void {
-    if (this.state === 'live' && this.ackMode) {
-      // §3.2: anything but an ack is ignored after the handshake.
-      const ids = parseAckFrame(data, isBinary);
-      if (ids) this.onAck(ids);
-      return;
-    }
+    if (this.state === 'live') return this.delivery!.frame(data, isBinary);
     if (this.state !== 'handshake') return;
     if (++this.queued > MAX_QUEUED_FRAMES) {
       this.deps.metrics.rateLimited.inc({ limit: 'socket' });
@@ -218,7 +191,21 @@ export class Session implements LiveSink {
         },
         frame.solution,
       );
-      this.ackMode = frame.ack;
+      const { store, ackWindow, leaseMs } = this.deps;
+      this.delivery = frame.ack
+        ? new AckDelivery(store, this.inbox, ackWindow, leaseMs, {
+            removed: (n) => {
+              this.deps.metrics.messages.inc({ event: 'acknowledged' }, n);
+              this.deps.logger.debug({ n }, 'acknowledged');
+              this.wake();
+            },
+            failed: (err) => {
+              // Still stored: delivered again later, which ack mode allows (at least once).
+              this.deps.logger.warn({ err: err.message }, 'ack not applied');
+              this.wake();
+            },
+          })
+        : new LegacyDelivery(store, this.inbox, leaseMs);
     } catch (err) {
       const relayErr = toRelayError(err);
       if (relayErr.code === 'internal') this.deps.logger.error({ err }, 'handshake step failed');
@@ -260,48 +247,15 @@ export class Session implements LiveSink {
     this.wake();
   }
 
-  /**
-   * Acts only on ids in flight on this socket: any other id costs nothing.
-   * Acked ids wait in `acked` (at most the ack window) while one removal at
-   * a time runs, so a client that floods ack frames queues no work.
-   */
-  private onAck(ids: string[]): void {
-    for (const id of ids) if (this.inFlight.delete(id)) this.acked.push(id);
-    if (this.acked.length === 0 || this.removing) return;
-    this.removing = true;
-    void this.removeAcked().finally(() => (this.removing = false));
-  }
-
-  private async removeAcked(): Promise<void> {
-    while (this.acked.length > 0) {
-      const batch = this.acked.splice(0);
-      try {
-        await this.deps.store.remove(this.inbox, batch);
-        this.deps.metrics.messages.inc({ event: 'acknowledged' }, batch.length);
-        this.deps.logger.debug({ n: batch.length }, 'acknowledged');
-      } catch (err) {
-        // Still stored: delivered again later, which ack mode allows (at least once).
-        this.deps.logger.warn({ err: (err as Error).message }, 'ack not applied');
-      }
-      this.wake();
-    }
-  }
-
   deliver(msg: LiveMessage): Promise<boolean> {
-    if (
-      this.ackMode ||
+    const write =
       this.flushing ||
       this.state !== 'live' ||
       this.ws.readyState !== this.ws.OPEN ||
       this.ws.bufferedAmount > this.deps.maxBufferedBytes
-    ) {
-      return Promise.resolve(false);
-    }
-    const write = this.write(msg.body, msg.binary);
-    this.liveWrites.set(msg.id, write);
-    if (this.liveWrites.size > LIVE_WRITES_KEPT) {
-      this.liveWrites.delete(this.liveWrites.keys().next().value!);
-    }
+        ? null
+        : this.delivery!.live(msg, this.writer);
+    if (!write) return Promise.resolve(false);
     return write.then((written) => {
       if (written) {
         this.deps.metrics.messages.inc({ event: 'delivered_live' });
@@ -347,43 +301,26 @@ export class Session implements LiveSink {
           await this.drained();
           continue;
         }
-        const room = this.ackMode ? this.deps.ackWindow - this.inFlight.size : FLUSH_BATCH;
+        const delivery = this.delivery!;
+        const room = delivery.room();
         if (room <= 0) break; // the next ack wakes us
-        const batch = await this.deps.store.lease(
-          this.inbox,
-          Math.min(room, FLUSH_BATCH),
-          this.deps.leaseMs,
-        );
+        const batch = await delivery.lease(room);
         if (batch.length === 0) break;
         await this.sendStored(batch);
       }
     } while (this.flushAgain && this.state === 'live');
   }
 
-  /**
-   * Writes a leased batch. Legacy: removes what was written. Ack: keeps it
-   * leased until acknowledged. Either way, releases what was not written.
-   */
+  /** Writes a leased batch (corked: one write for the batch), then settles it by mode. */
   private async sendStored(batch: StoredMessage[]): Promise<void> {
+    const delivery = this.delivery!;
     this.socket?.cork();
-    const writes = batch.map((m) =>
-      this.ackMode
-        ? this.write(envelope(m), false)
-        : (this.liveWrites.get(m.id) ?? this.write(m.body, m.binary)),
-    );
+    const writes = batch.map((m) => delivery.write(m, this.writer));
     this.socket?.uncork();
     const results = await Promise.all(writes);
-    for (const m of batch) this.liveWrites.delete(m.id);
     const written = batch.filter((_, i) => results[i]).map((m) => m.id);
     const unwritten = batch.filter((_, i) => !results[i]).map((m) => m.id);
-    const toRelease = [...unwritten];
-    if (this.ackMode) {
-      // Closed meanwhile: onClose already released the in-flight set; these too.
-      if (this.state === 'live') for (const id of written) this.inFlight.add(id);
-      else toRelease.push(...written);
-    } else if (written.length) {
-      await this.deps.store.remove(this.inbox, written);
-    }
+    const released = await delivery.settle(written, unwritten);
     if (written.length) {
       const now = Date.now();
       batch.forEach((m, i) => {
@@ -394,11 +331,8 @@ export class Session implements LiveSink {
       this.deps.metrics.messages.inc({ event: 'flushed' }, written.length);
       this.deps.logger.debug({ n: written.length }, 'delivered from store');
     }
-    if (toRelease.length) {
-      await this.deps.store.release(this.inbox, toRelease);
-      // Leaving with messages unwritten: another socket of the owner may be online.
-      if (this.state !== 'live') await this.deps.hub.notifyStored(this.inbox);
-    }
+    // Leaving with messages unwritten: another socket of the owner may be online.
+    if (released > 0 && this.state !== 'live') await this.deps.hub.notifyStored(this.inbox);
   }
 
   private write(data: Uint8Array | string, binary: boolean): Promise<boolean> {
@@ -433,17 +367,13 @@ export class Session implements LiveSink {
     }
     this.unsubscribe?.();
     this.unsubscribe = null;
-    if (this.inFlight.size > 0) {
-      // Unacknowledged: available to the next session at once.
-      const ids = [...this.inFlight];
-      this.inFlight.clear();
-      this.deps.store
-        .release(this.inbox, ids)
-        // Another socket of the owner may be online: let it take them now.
-        .then(() => this.deps.hub.notifyStored(this.inbox))
-        .catch(() => {
-          // the lease runs out by itself
-        });
-    }
+    // Unacknowledged (ack mode): available to the next session at once, and
+    // another socket of the owner may be online: let it take them now.
+    this.delivery
+      ?.end()
+      .then((released) => (released > 0 ? this.deps.hub.notifyStored(this.inbox) : undefined))
+      .catch(() => {
+        // the lease runs out by itself
+      });
   }
 }
