@@ -1,5 +1,7 @@
 /** The owner HTTP API (PROTOCOL.md §4) on both engines, and across two relays of one Redis. */
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { connect, type WebSocketConstructor } from '../../src/client/connection.js';
 import { generateKeys, solveChallenge, type OwnerKeys } from '../../src/client/keys.js';
 import { encodeB64url } from '../../src/client/b64url.js';
 import { bothEngines } from '../helpers/engines.js';
@@ -181,6 +183,45 @@ describe.each(engines)('owner API on %s', (_name, engine) => {
     expect(bad.status).toBe(400);
     const badQuery = await call(`${r.url}/${keys.id}/messages?wait=61`, token, 'GET');
     expect(badQuery.status).toBe(400);
+  });
+
+  it('mixes with WebSocket ack mode: one store, one lease, either ack', async () => {
+    const r = await relay(engine());
+    const keys = generateKeys();
+    const token = await login(r.url, keys);
+    await post(r.url, keys.id, 'fetched over HTTP');
+    const fetched = await json(await call(`${r.url}/${keys.id}/messages`, token, 'GET'));
+    const [first] = fetched.messages as { id: string }[];
+    const seen: string[] = [];
+    const conn = connect({
+      url: r.url,
+      keys,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      ack: true,
+      onMessage: (m) => {
+        seen.push(m.data as string);
+      },
+    });
+    try {
+      await post(r.url, keys.id, 'sent on the socket');
+      const until = Date.now() + 5000;
+      while (!seen.includes('sent on the socket') && Date.now() < until) {
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      // the message leased to the HTTP fetch is not sent on the socket
+      expect(seen).toEqual(['sent on the socket']);
+      expect(
+        await json(await call(`${r.url}/${keys.id}/ack`, token, 'POST', { ids: [first!.id] })),
+      ).toEqual({
+        deleted: 1,
+      });
+    } finally {
+      conn.close();
+    }
+    await new Promise((res) => setTimeout(res, 100));
+    // both are gone: one acked over HTTP, one by the socket
+    const left = await json(await call(`${r.url}/${keys.id}/messages`, token, 'GET'));
+    expect(left.messages).toEqual([]);
   });
 
   it('unacknowledged messages come back once their lease ends', async () => {
