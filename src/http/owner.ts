@@ -150,8 +150,10 @@ export function fetchHandler(deps: OwnerApiDeps) {
       gone = true;
       wake?.();
     };
+    // Shutdown ends the wait, not the request: the client gets what there is.
+    const onShutdown = () => wake?.();
     req.socket.once('close', onGone);
-    deps.shutdown.addEventListener('abort', onGone);
+    deps.shutdown.addEventListener('abort', onShutdown);
     // The same unit as a WebSocket in ack mode, sized to this one answer.
     const window = new AckWindow(deps.store, inbox, limit, deps.leaseMs);
     let batch: StoredMessage[] = [];
@@ -169,7 +171,7 @@ export function fetchHandler(deps: OwnerApiDeps) {
       }
     } finally {
       req.socket.off('close', onGone);
-      deps.shutdown.removeEventListener('abort', onGone);
+      deps.shutdown.removeEventListener('abort', onShutdown);
     }
     await window.sent(batch.map((m) => m.id));
     // Gone before the answer: the messages are free for the next fetch at once.

@@ -259,6 +259,20 @@ describe.each(engines)('owner API on %s', (_name, engine) => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
+  it('shutdown answers a waiting long-poll at once, and the relay closes promptly', async () => {
+    const r = await startRelay(engine());
+    const keys = generateKeys();
+    const token = await login(r.url, keys);
+    const poll = call(`${r.url}/${keys.id}/messages?wait=60`, token, 'GET');
+    await new Promise((res) => setTimeout(res, 300));
+    const started = Date.now();
+    await r.close();
+    const res = await poll;
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({ messages: [] });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it('a client that goes away leaves the messages for the next fetch', async () => {
     const r = await relay(engine());
     const keys = generateKeys();
