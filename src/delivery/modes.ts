@@ -51,6 +51,12 @@ const LIVE_WRITES_KEPT = 1024;
 export class LegacyDelivery implements Delivery {
   readonly ackMode = false;
   private readonly liveWrites = new Map<string, Promise<boolean>>();
+  /**
+   * The removal of the last written batch, still running: the next lease
+   * need not wait for it (its messages are leased, so no lease returns them),
+   * which saves a store round trip per batch. One at a time.
+   */
+  private removing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: Store,
@@ -73,7 +79,15 @@ export class LegacyDelivery implements Delivery {
   async settle(written: readonly string[], unwritten: readonly string[]): Promise<number> {
     for (const id of written) this.liveWrites.delete(id);
     for (const id of unwritten) this.liveWrites.delete(id);
-    if (written.length) await this.store.remove(this.inbox, written);
+    await this.removing;
+    if (written.length) {
+      // A failed removal leaves the messages stored and leased: they come again
+      // when the lease ends (the same as a relay that died right after writing).
+      this.removing = this.store.remove(this.inbox, written).then(
+        () => {},
+        () => {},
+      );
+    }
     if (unwritten.length) await this.store.release(this.inbox, unwritten);
     return unwritten.length;
   }
@@ -92,6 +106,7 @@ export class LegacyDelivery implements Delivery {
   }
 
   async end(): Promise<number> {
+    await this.removing;
     return 0;
   }
 }
