@@ -4,19 +4,13 @@
  * 3-master Redis Cluster): a sink is subscribed on node B, messages are
  * published and wakes sent from node A.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WRITE_TIMEOUT_MS, type Hub, type LiveMessage, type LiveSink } from '../../src/hub/hub.js';
 import { LocalHub } from '../../src/hub/local-hub.js';
 import { FORWARD_TIMEOUT_MS, RedisHub } from '../../src/hub/redis-hub.js';
 import { createLogger } from '../../src/logger.js';
 import { connectRedis, whenReady, type RedisConnections } from '../../src/redis/connect.js';
-import {
-  startCluster,
-  startRedis,
-  uniquePrefix,
-  type RedisCluster,
-  type RedisServer,
-} from '../helpers/redis.js';
+import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
 
 const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
 const OTHER = 'AAAAHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
@@ -135,15 +129,7 @@ hubContract(
   0,
 );
 
-let server: RedisServer;
-let cluster: RedisCluster;
-beforeAll(async () => {
-  [server, cluster] = await Promise.all([startRedis(), startCluster()]);
-}, 60_000);
-afterAll(async () => {
-  await server.stop();
-  await cluster.stop();
-});
+const shared = redisAndCluster();
 
 const logger = createLogger('silent');
 
@@ -172,18 +158,18 @@ async function redisNodes(target: () => { url: string } | { cluster: string }): 
 
 hubContract(
   'two Redis hubs, one prefix',
-  () => redisNodes(() => ({ url: server.url })),
+  () => redisNodes(() => ({ url: shared.server.url })),
   FORWARD_TIMEOUT_MS,
 );
 hubContract(
   'two Redis hubs on a Cluster',
-  () => redisNodes(() => ({ cluster: cluster.seeds })),
+  () => redisNodes(() => ({ cluster: shared.cluster.seeds })),
   FORWARD_TIMEOUT_MS,
 );
 
 describe('RedisHub specifics', () => {
   it('with a presence snapshot from the store, publish offers only to the nodes it names', async () => {
-    const n = await redisNodes(() => ({ url: server.url }));
+    const n = await redisNodes(() => ({ url: shared.server.url }));
     try {
       const s = sink();
       await n.b.subscribe(INBOX, s);

@@ -1,16 +1,9 @@
 /** The OwnerState contract, against the memory engine, a redis-server and a Redis Cluster. */
-import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryOwnerState } from '../../src/owner/memory.js';
 import { createRedisOwnerState } from '../../src/owner/redis.js';
 import type { OwnerState, PreKey } from '../../src/owner/state.js';
-import {
-  startCluster,
-  startRedis,
-  uniquePrefix,
-  type RedisCluster,
-  type RedisServer,
-} from '../helpers/redis.js';
+import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
 
 const A = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
 const B = 'AAAAHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
@@ -21,27 +14,7 @@ const bundle = {
 const preKeys = (from: number, n: number): PreKey[] =>
   Array.from({ length: n }, (_, i) => ({ keyId: from + i, publicKey: `pk${from + i}` }));
 
-let server: RedisServer;
-let redis: Redis;
-let cluster: RedisCluster;
-let clusterClient: Cluster;
-const extra: Redis[] = [];
-
-beforeAll(async () => {
-  [server, cluster] = await Promise.all([startRedis(), startCluster()]);
-  redis = new Redis(server.url);
-  clusterClient = new Cluster(
-    cluster.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })),
-  );
-}, 60_000);
-
-afterAll(async () => {
-  redis.disconnect();
-  for (const r of extra) r.disconnect();
-  clusterClient.disconnect();
-  await server.stop();
-  await cluster.stop();
-});
+const shared = redisAndCluster();
 
 function contract(name: string, make: () => OwnerState, second?: () => OwnerState): void {
   describe(`OwnerState contract: ${name}`, () => {
@@ -130,15 +103,11 @@ contract('memory', () => createMemoryOwnerState({ maxBytes: 10_000_000 }));
   let prefix = '';
   contract(
     'redis (two clients, one prefix)',
-    () => createRedisOwnerState(redis, (prefix = uniquePrefix())),
-    () => {
-      const client = redis.duplicate();
-      extra.push(client);
-      return createRedisOwnerState(client, prefix);
-    },
+    () => createRedisOwnerState(shared.redis, (prefix = uniquePrefix())),
+    () => createRedisOwnerState(shared.duplicate(), prefix),
   );
 }
-contract('redis cluster', () => createRedisOwnerState(clusterClient, uniquePrefix()));
+contract('redis cluster', () => createRedisOwnerState(shared.clusterClient, uniquePrefix()));
 
 describe('memory owner state bound', () => {
   it('refuses writes past maxBytes with 503 and gives the bytes back on removal', async () => {

@@ -1,72 +1,48 @@
 /** The Store contract against a real redis-server and a real 3-master Redis Cluster. */
-import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/store/redis-store.js';
-import {
-  startCluster,
-  startRedis,
-  uniquePrefix,
-  type RedisCluster,
-  type RedisServer,
-} from '../helpers/redis.js';
+import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
 import { msg, storeContract } from './store-contract.js';
 
 const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
-let server: RedisServer;
-let redis: Redis;
-let cluster: RedisCluster;
-let clusterClient: Cluster;
+const shared = redisAndCluster();
 
-beforeAll(async () => {
-  [server, cluster] = await Promise.all([startRedis(), startCluster()]);
-  redis = new Redis(server.url);
-  clusterClient = new Cluster(
-    cluster.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })),
-  );
-}, 60_000);
-
-afterAll(async () => {
-  redis.disconnect();
-  clusterClient.disconnect();
-  await server.stop();
-  await cluster.stop();
-});
-
-storeContract('redis', async (quota) => new RedisStore(redis, uniquePrefix(), quota));
+storeContract('redis', async (quota) => new RedisStore(shared.redis, uniquePrefix(), quota));
 storeContract(
   'redis cluster',
-  async (quota) => new RedisStore(clusterClient, uniquePrefix(), quota),
+  async (quota) => new RedisStore(shared.clusterClient, uniquePrefix(), quota),
 );
 
 describe('RedisStore specifics', () => {
   it('keeps every key of an inbox in one hash slot, with an expiry', async () => {
     const prefix = uniquePrefix();
-    const store = new RedisStore(redis, prefix);
+    const store = new RedisStore(shared.redis, prefix);
     const m = await store.append(INBOX, msg('x'));
     await store.lease(INBOX, 1, 10_000);
-    const keys = await redis.keys(`${prefix}*`);
+    const keys = await shared.redis.keys(`${prefix}*`);
     expect(keys.sort()).toEqual(
       ['b', 'l', 'm', 'q', 'seq', 'x'].map((n) => `${prefix}{${INBOX}}:${n}`).sort(),
     );
-    for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
+    for (const key of keys) expect(await shared.redis.pttl(key)).toBeGreaterThan(0);
     expect(await store.remove(INBOX, [m.id])).toBe(1);
   });
 
   it('trims expired messages on append, so an inbox never grows with dead messages', async () => {
     const prefix = uniquePrefix();
-    const store = new RedisStore(redis, prefix);
+    const store = new RedisStore(shared.redis, prefix);
     for (let i = 0; i < 50; i++) await store.append(INBOX, msg(`old${i}`, 1, Date.now() - 10));
     await store.append(INBOX, msg('new'));
-    expect(await redis.hlen(`${prefix}{${INBOX}}:m`)).toBe(1);
-    expect(await redis.zcard(`${prefix}{${INBOX}}:q`)).toBe(1);
+    expect(await shared.redis.hlen(`${prefix}{${INBOX}}:m`)).toBe(1);
+    expect(await shared.redis.zcard(`${prefix}{${INBOX}}:q`)).toBe(1);
   });
 
   it('reads the live nodes of the presence hash in the same step as reserve and append', async () => {
     const prefix = uniquePrefix();
-    const store = new RedisStore(redis, prefix);
+    const store = new RedisStore(shared.redis, prefix);
     expect((await store.reserve(INBOX)).present).toEqual([]);
     const now = Date.now();
-    await redis.hset(`${prefix}{${INBOX}}:p`, 'live', now + 60_000, 'gone', now - 1);
+    await shared.redis.hset(`${prefix}{${INBOX}}:p`, 'live', now + 60_000, 'gone', now - 1);
     expect((await store.reserve(INBOX)).present).toEqual(['live']);
     expect((await store.append(INBOX, msg('x'))).present).toEqual(['live']);
     // A repeated idempotency key answers from its first answer: no presence then.
@@ -76,18 +52,18 @@ describe('RedisStore specifics', () => {
 
   it('charges a signed message its longer header and gives every byte back on removal', async () => {
     const prefix = uniquePrefix();
-    const store = new RedisStore(redis, prefix);
+    const store = new RedisStore(shared.redis, prefix);
     const from = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
     const a = await store.append(INBOX, { ...msg('signed'), from });
     const b = await store.append(INBOX, msg('plain'));
-    expect(Number(await redis.get(`${prefix}{${INBOX}}:b`))).toBe(6 + 47 + 5);
+    expect(Number(await shared.redis.get(`${prefix}{${INBOX}}:b`))).toBe(6 + 47 + 5);
     expect(await store.remove(INBOX, [a.id, b.id])).toBe(2);
-    expect(await redis.exists(`${prefix}{${INBOX}}:b`)).toBe(0);
+    expect(await shared.redis.exists(`${prefix}{${INBOX}}:b`)).toBe(0);
   });
 
   it('judges expiry and leases by its own clock (no wall-clock waits)', async () => {
     let now = Date.now();
-    const store = new RedisStore(redis, uniquePrefix(), undefined, undefined, () => now);
+    const store = new RedisStore(shared.redis, uniquePrefix(), undefined, undefined, () => now);
     await store.append(INBOX, msg('short', 60_000, now));
     await store.append(INBOX, msg('long', 3_600_000, now));
     expect((await store.lease(INBOX, 10, 30_000)).map((m) => m.ttlMs)).toEqual([60_000, 3_600_000]);
@@ -99,7 +75,7 @@ describe('RedisStore specifics', () => {
   });
 
   it('never reuses an id after the queue emptied', async () => {
-    const store = new RedisStore(redis, uniquePrefix());
+    const store = new RedisStore(shared.redis, uniquePrefix());
     const a = await store.append(INBOX, msg('a'));
     await store.remove(INBOX, [a.id]);
     const b = await store.append(INBOX, msg('b'));

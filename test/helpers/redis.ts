@@ -7,6 +7,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, connect } from 'node:net';
 import { tempDir, track } from './cleanup.js';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 
 function requireRedis(): void {
   try {
@@ -183,4 +185,42 @@ export async function startCluster(): Promise<RedisCluster> {
 /** A key prefix no other test uses. */
 export function uniquePrefix(): string {
   return `t${randomBytes(4).toString('hex')}:`;
+}
+
+/** A redis-server and a 3-master Cluster for one test file, with a client for each. */
+export interface SharedRedis {
+  server: RedisServer;
+  cluster: RedisCluster;
+  redis: Redis;
+  clusterClient: Cluster;
+  /** Another client of the server, disconnected with the others. */
+  duplicate(): Redis;
+}
+
+/** Starts both before the file's tests and stops both after; read the fields inside tests. */
+export function redisAndCluster(): SharedRedis {
+  const shared = {} as SharedRedis;
+  const extra: Redis[] = [];
+  beforeAll(async () => {
+    [shared.server, shared.cluster] = await Promise.all([startRedis(), startCluster()]);
+    shared.redis = new Redis(shared.server.url);
+    shared.clusterClient = new Cluster(
+      shared.cluster.seeds
+        .split(',')
+        .map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })),
+    );
+  }, 60_000);
+  afterAll(async () => {
+    shared.redis.disconnect();
+    for (const r of extra) r.disconnect();
+    shared.clusterClient.disconnect();
+    await shared.server.stop();
+    await shared.cluster.stop();
+  });
+  shared.duplicate = () => {
+    const client = shared.redis.duplicate();
+    extra.push(client);
+    return client;
+  };
+  return shared;
 }

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
@@ -60,5 +61,22 @@ export async function startRelay(
     config,
     logs,
     close: () => relay.close(),
+  };
+}
+
+/**
+ * In-process relays for one test file: `relay(config)` starts one, and every
+ * relay started so far is closed after each test, pass or fail.
+ */
+export function relaysPerTest(): (config?: Partial<Config>) => Promise<TestRelay> {
+  let relays: TestRelay[] = [];
+  afterEach(async () => {
+    await Promise.all(relays.map((r) => r.close()));
+    relays = [];
+  });
+  return async (config = {}) => {
+    const r = await startRelay(config);
+    relays.push(r);
+    return r;
   };
 }

@@ -1,24 +1,14 @@
 /** The owner HTTP API (PROTOCOL.md §4) on both engines, and across two relays of one Redis. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { connect, type WebSocketConstructor } from '../../src/client/connection.js';
 import { generateKeys, solveChallenge, type OwnerKeys } from '../../src/client/keys.js';
 import { encodeB64url } from '../../src/client/b64url.js';
 import { bothEngines } from '../helpers/engines.js';
-import { startRelay, type TestRelay } from '../helpers/relay.js';
+import { relaysPerTest, startRelay } from '../helpers/relay.js';
 
 const engines = bothEngines();
-let relays: TestRelay[] = [];
-afterEach(async () => {
-  await Promise.all(relays.map((r) => r.close()));
-  relays = [];
-});
-
-async function relay(config: Parameters<typeof startRelay>[0] = {}): Promise<TestRelay> {
-  const r = await startRelay(config);
-  relays.push(r);
-  return r;
-}
+const relay = relaysPerTest();
 
 async function json(res: Response): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;

@@ -1,6 +1,6 @@
 /** Signed posts and the inbox policy (PROTOCOL.md §2.1) on both engines and across two relays. */
 import { p256 } from '@noble/curves/nist.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { decodeB64url, encodeB64url } from '../../src/client/b64url.js';
 import { connect, type WebSocketConstructor } from '../../src/client/connection.js';
@@ -8,20 +8,10 @@ import { generateKeys, signPost, type OwnerKeys } from '../../src/client/keys.js
 import { OwnerSession } from '../../src/client/owner.js';
 import { post } from '../../src/client/post.js';
 import { bothEngines } from '../helpers/engines.js';
-import { startRelay, type TestRelay } from '../helpers/relay.js';
+import { relaysPerTest } from '../helpers/relay.js';
 
 const engines = bothEngines();
-let relays: TestRelay[] = [];
-afterEach(async () => {
-  await Promise.all(relays.map((r) => r.close()));
-  relays = [];
-});
-
-async function relay(config: Parameters<typeof startRelay>[0] = {}): Promise<TestRelay> {
-  const r = await startRelay(config);
-  relays.push(r);
-  return r;
-}
+const relay = relaysPerTest();
 
 function send(url: string, id: string, body: string, headers: Record<string, string> = {}) {
   return fetch(`${url}/${id}`, { method: 'POST', headers, body });
