@@ -97,6 +97,11 @@ export function fromKeyFile(json: unknown): OwnerKeys {
   return keys;
 }
 
+/** What the sender of a signed post signs (PROTOCOL.md §2.1); the relay checks the same text. */
+export function signedPostText(inboxId: string, time: string | number, bodyDigest: string): string {
+  return `npchat-post\n${inboxId}\n${time}\n${bodyDigest}`;
+}
+
 /**
  * The three headers of a signed post (PROTOCOL.md §2.1): the sender proves
  * it holds `keys` by signing "npchat-post\n{id}\n{time}\n{b64url(SHA-256(body))}".
@@ -107,7 +112,7 @@ export function signPost(
   body: Uint8Array,
   time = Date.now(),
 ): Record<'Npchat-From' | 'Npchat-Time' | 'Npchat-Signature', string> {
-  const text = `npchat-post\n${inboxId}\n${time}\n${encodeB64url(sha256(body))}`;
+  const text = signedPostText(inboxId, time, encodeB64url(sha256(body)));
   const signature = p256.sign(new TextEncoder().encode(text), keys.privateKey, { prehash: true });
   return {
     'Npchat-From': encodeB64url(keys.publicKey),

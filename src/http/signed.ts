@@ -20,6 +20,7 @@ import type { IncomingMessage } from 'node:http';
 import { inboxIdOfBytes, isInboxId } from '../auth/ids.js';
 import { parsePublicKey, verifySignature } from '../auth/signature.js';
 import { decodeB64url } from '../client/b64url.js';
+import { signedPostText } from '../client/keys.js';
 import { RelayError } from '../errors.js';
 
 export const SIGNATURE_WINDOW_MS = 300_000;
@@ -33,8 +34,7 @@ export interface VerifiedSender {
 
 /** The text a sender signs for a post of `body` to `inbox` at `time`. */
 export function signedText(inbox: string, time: string, body: Uint8Array): string {
-  const digest = createHash('sha256').update(body).digest('base64url');
-  return `npchat-post\n${inbox}\n${time}\n${digest}`;
+  return signedPostText(inbox, time, createHash('sha256').update(body).digest('base64url'));
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
