@@ -296,10 +296,13 @@ async function flush(server, ack) {
     },
   });
   t0 = process.hrtime.bigint();
+  const cpu0 = cpuSeconds(server.proc.pid);
   await Promise.race([finished, sleep(120000)]);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // The relay's CPU share of the drain tells whether it or the reader is the limit.
+  const cpuShare = (cpuSeconds(server.proc.pid) - cpu0) / seconds;
   ws.close();
-  return { perSecond: got / seconds, got };
+  return { perSecond: got / seconds, got, cpuShare };
 }
 
 async function idle(server) {
@@ -558,7 +561,7 @@ function print(r) {
         engine,
         'flush legacy / ack',
         `${f(e.flushLegacy.perSecond)} / ${f(e.flushAck.perSecond)} msg/s`,
-        '',
+        `relay busy ${f(e.flushLegacy.cpuShare * 100)} % / ${f(e.flushAck.cpuShare * 100)} % of a core`,
       ]);
     if (e.idle)
       rows.push([
