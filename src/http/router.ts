@@ -1,8 +1,9 @@
 /**
- * Routes every HTTP request (PROTOCOL.md §2, §5): ops endpoints, POST /{id},
- * CORS preflight, and the catalog's answers for everything else. Errors
- * become catalog answers in one place; nothing a client sends can throw out
- * of it.
+ * Routes every HTTP request through the route table (routes.ts, api.ts):
+ * owner token, rate limit and JSON body as the route declares, then its
+ * handler; the CORS preflight, 404/400 and 405 with Allow from the same
+ * table. Errors become catalog answers in one place; nothing a client sends
+ * can throw out of it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInboxId } from '../auth/ids.js';
@@ -45,7 +46,7 @@ export type Route =
   | { kind: 'inbox'; inbox: string }
   | { kind: 'error'; error: RelayError };
 
-/** Classifies a request path; shared by the HTTP router and the upgrade handler. */
+/** Classifies the path of a WebSocket upgrade (HTTP requests go through the route table). */
 export function route(pathname: string): Route {
   if (!pathname.startsWith('/')) return { kind: 'error', error: new RelayError('not_found') };
   const segments = pathname.split('/').slice(1);
