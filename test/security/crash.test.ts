@@ -101,6 +101,26 @@ describe('malformed input never crashes the relay', () => {
       fc.constantFrom('//[', '//x:99999', '//%zz', '/', '*', 'http://[::1'),
       fc.string({ maxLength: 30 }).map((s) => `/${s}`),
       fc.string({ maxLength: 30 }).map((s) => `//${s}`),
+      // the owner API's routes on a valid id, with hostile queries
+      fc
+        .tuple(
+          fc.constantFrom(
+            'challenge',
+            'session',
+            'messages',
+            'ack',
+            'keys',
+            'keys/prekeys',
+            'keys/count',
+            'policy',
+            'shareable',
+            'data',
+            'docs',
+          ),
+          fc.string({ maxLength: 20 }),
+        )
+        .map(([route, q]) => `/${generateKeys().id}/${route}?wait=${q}&limit=${q}`),
+      fc.constantFrom('/openapi.json', '/docs', '/docs/init.js', '/docs/%2e%2e/x'),
     );
     const method = fc.constantFrom('GET', 'POST', 'PUT', 'OPTIONS', 'HEAD', 'DELETE', 'BREW', '');
     const header = fc.tuple(
@@ -115,15 +135,31 @@ describe('malformed input never crashes the relay', () => {
         'X-Forwarded-For',
         'Sec-WebSocket-Key',
         'Sec-WebSocket-Version',
+        'Authorization',
+        'Npchat-From',
+        'Npchat-Time',
+        'Npchat-Signature',
       ),
-      fc.string({ maxLength: 30 }),
+      fc.oneof(
+        fc.string({ maxLength: 30 }),
+        fc.string({ maxLength: 43 }).map((s) => `Bearer ${s}`),
+      ),
     );
     const request = fc
       .record({
         method,
         target,
         headers: fc.array(header, { maxLength: 6 }),
-        body: fc.string({ maxLength: 50 }),
+        body: fc.oneof(
+          fc.string({ maxLength: 50 }),
+          fc.json({ maxDepth: 3 }),
+          fc.constantFrom(
+            '{"publicKey":"AAAA","challenge":{"txt":"A","sig":"A"},"solution":"A"}',
+            '{"ids":["1","x",null]}',
+            '{"identityKey":"A","signedPreKey":{"keyId":-1},"preKeys":[{}]}',
+            '{"requireSignature":true,"acceptFrom":[1]}',
+          ),
+        ),
         garbage: fc.boolean(),
       })
       .map(({ method, target, headers, body, garbage }) =>
@@ -141,6 +177,8 @@ describe('malformed input never crashes the relay', () => {
       }),
       replayable('hostile requests', 60),
     );
+    // Refused, every one of them, never an internal failure.
+    expect(t.logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
     await stillServes();
   }, 120_000);
 
