@@ -34,6 +34,9 @@ export const VERSION: string =
         }
       ).version;
 
+/** Where a connection keeps the address key it counts under. */
+const ADDRESS_KEY = Symbol('npchat.addressKey');
+
 /** How long listen() waits for Redis before serving anyway (with /ready 503). */
 const STARTUP_WAIT_MS = 5000;
 
@@ -167,12 +170,16 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
       return;
     }
     perAddress.set(ipKey, n);
-    socket.once('close', () => {
-      const left = (perAddress.get(ipKey) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(ipKey);
-      else perAddress.set(ipKey, left);
-    });
+    // One shared listener, the key on the socket: no closure kept per connection.
+    (socket as Socket & { [ADDRESS_KEY]?: string })[ADDRESS_KEY] = ipKey;
+    socket.once('close', leftAddress);
   });
+  function leftAddress(this: Socket & { [ADDRESS_KEY]?: string }): void {
+    const ipKey = this[ADDRESS_KEY]!;
+    const left = (perAddress.get(ipKey) ?? 1) - 1;
+    if (left <= 0) perAddress.delete(ipKey);
+    else perAddress.set(ipKey, left);
+  }
   // A client that breaks the HTTP syntax gets a plain 400 and is dropped; it never reaches a handler.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     log.debug({ code: err.code }, 'malformed request');

@@ -22,7 +22,9 @@ import { AckWindow, type AckWindowHooks } from './ack-window.js';
 import { envelope } from './envelope.js';
 
 /** Writes one frame; resolves true once it was written to the socket. */
-export type FrameWriter = (data: Uint8Array | string, binary: boolean) => Promise<boolean>;
+export interface FrameWriter {
+  writeFrame(data: Uint8Array | string, binary: boolean): Promise<boolean>;
+}
 
 export interface Delivery {
   readonly ackMode: boolean;
@@ -47,16 +49,18 @@ export interface Delivery {
 /** Stored messages leased per batch in legacy mode. */
 export const FLUSH_BATCH = 100;
 const LIVE_WRITES_KEPT = 1024;
+const SETTLED: Promise<void> = Promise.resolve();
 
 export class LegacyDelivery implements Delivery {
   readonly ackMode = false;
-  private readonly liveWrites = new Map<string, Promise<boolean>>();
+  /** Made at the first live write (an idle socket keeps no map). */
+  private liveWrites: Map<string, Promise<boolean>> | null = null;
   /**
    * The removal of the last written batch, still running: the next lease
    * need not wait for it (its messages are leased, so no lease returns them),
    * which saves a store round trip per batch. One at a time.
    */
-  private removing: Promise<void> = Promise.resolve();
+  private removing: Promise<void> = SETTLED;
 
   constructor(
     private readonly store: Store,
@@ -73,12 +77,14 @@ export class LegacyDelivery implements Delivery {
   }
 
   write(m: StoredMessage, writer: FrameWriter): Promise<boolean> {
-    return this.liveWrites.get(m.id) ?? writer(m.body, m.binary);
+    return this.liveWrites?.get(m.id) ?? writer.writeFrame(m.body, m.binary);
   }
 
   async settle(written: readonly string[], unwritten: readonly string[]): Promise<number> {
-    for (const id of written) this.liveWrites.delete(id);
-    for (const id of unwritten) this.liveWrites.delete(id);
+    if (this.liveWrites) {
+      for (const id of written) this.liveWrites.delete(id);
+      for (const id of unwritten) this.liveWrites.delete(id);
+    }
     await this.removing;
     if (written.length) {
       // A failed removal leaves the messages stored and leased: they come again
@@ -93,11 +99,10 @@ export class LegacyDelivery implements Delivery {
   }
 
   live(msg: LiveMessage, writer: FrameWriter): Promise<boolean> {
-    const write = writer(msg.body, msg.binary);
-    this.liveWrites.set(msg.id, write);
-    if (this.liveWrites.size > LIVE_WRITES_KEPT) {
-      this.liveWrites.delete(this.liveWrites.keys().next().value!);
-    }
+    const write = writer.writeFrame(msg.body, msg.binary);
+    const writes = (this.liveWrites ??= new Map());
+    writes.set(msg.id, write);
+    if (writes.size > LIVE_WRITES_KEPT) writes.delete(writes.keys().next().value!);
     return write;
   }
 
@@ -128,7 +133,7 @@ export class AckDelivery implements Delivery {
   }
 
   write(m: StoredMessage, writer: FrameWriter): Promise<boolean> {
-    return writer(envelope(m), false);
+    return writer.writeFrame(envelope(m), false);
   }
 
   async settle(written: readonly string[], unwritten: readonly string[]): Promise<number> {

@@ -8,26 +8,41 @@ import {
 } from './hub.js';
 
 export class LocalHub implements Hub {
-  private readonly sinks = new Map<string, Set<LiveSink>>();
+  /** inbox -> its sink, or a set of them when there are several (most inboxes have one). */
+  private readonly sinks = new Map<string, LiveSink | Set<LiveSink>>();
 
   async subscribe(inbox: string, sink: LiveSink): Promise<() => void> {
     return this.subscribeLocal(inbox, sink);
   }
 
   protected subscribeLocal(inbox: string, sink: LiveSink): () => void {
-    let set = this.sinks.get(inbox);
-    if (!set) this.sinks.set(inbox, (set = new Set()));
-    set.add(sink);
-    return () => {
-      const current = this.sinks.get(inbox);
-      if (!current) return;
-      current.delete(sink);
-      if (current.size === 0) this.sinks.delete(inbox);
-    };
+    const held = this.sinks.get(inbox);
+    if (!held) this.sinks.set(inbox, sink);
+    else if (held instanceof Set) held.add(sink);
+    else if (held !== sink) this.sinks.set(inbox, new Set([held, sink]));
+    return () => this.unsubscribeLocal(inbox, sink);
+  }
+
+  private unsubscribeLocal(inbox: string, sink: LiveSink): void {
+    const held = this.sinks.get(inbox);
+    if (held === sink) {
+      this.sinks.delete(inbox);
+    } else if (held instanceof Set) {
+      held.delete(sink);
+      if (held.size === 1) this.sinks.set(inbox, held.values().next().value!);
+    }
+  }
+
+  /** The sinks of an inbox, as a list (empty when none). */
+  private sinksOf(inbox: string): LiveSink[] {
+    const held = this.sinks.get(inbox);
+    if (!held) return [];
+    return held instanceof Set ? [...held] : [held];
   }
 
   localCount(inbox: string): number {
-    return this.sinks.get(inbox)?.size ?? 0;
+    const held = this.sinks.get(inbox);
+    return !held ? 0 : held instanceof Set ? held.size : 1;
   }
 
   async publish(inbox: string, msg: LiveMessage, _present?: readonly string[]): Promise<boolean> {
@@ -40,10 +55,10 @@ export class LocalHub implements Hub {
    * when every write failed or none finished within WRITE_TIMEOUT_MS, 'refused'.
    */
   protected deliverLocal(inbox: string, msg: LiveMessage): Promise<LocalDelivery> {
-    const set = this.sinks.get(inbox);
-    if (!set || set.size === 0) return Promise.resolve('refused');
-    for (const sink of set) if (sink.ackMode) return Promise.resolve('ack');
-    const writes = [...set].map((sink) => sink.deliver(msg));
+    const sinks = this.sinksOf(inbox);
+    if (sinks.length === 0) return Promise.resolve('refused');
+    for (const sink of sinks) if (sink.ackMode) return Promise.resolve('ack');
+    const writes = sinks.map((sink) => sink.deliver(msg));
     return new Promise((resolve) => {
       let left = writes.length;
       const settle = (result: LocalDelivery) => {
@@ -65,8 +80,7 @@ export class LocalHub implements Hub {
   }
 
   protected wakeLocal(inbox: string): void {
-    const set = this.sinks.get(inbox);
-    if (set) for (const sink of [...set]) sink.wake();
+    for (const sink of this.sinksOf(inbox)) sink.wake();
   }
 
   /** Inboxes with at least one sink on this node. */

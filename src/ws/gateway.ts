@@ -44,7 +44,11 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger.child({ component: 'gateway' });
-    this.sessionDeps = { ...options, logger: this.logger };
+    this.sessionDeps = {
+      ...options,
+      logger: this.logger,
+      closed: (session) => this.sessions.delete(session),
+    };
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
@@ -66,7 +70,6 @@ export class Gateway {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new OwnerSocket(ws, inbox, this.sessionDeps, address, socket);
       this.sessions.add(session);
-      ws.on('close', () => this.sessions.delete(session));
     });
   }
 

@@ -41,6 +41,25 @@ export const MAX_QUEUED_FRAMES = 64;
 export const CLOSE_GRACE_MS = 1000;
 const DRAIN_POLL_MS = 50;
 const FLUSH_RETRY_MS = 1000;
+const SETTLED: Promise<void> = Promise.resolve();
+
+/** Where a socket finds its OwnerSocket (set once, by the constructor). */
+const OWNER = Symbol('npchat.ownerSocket');
+type OwnedWebSocket = WebSocket & { [OWNER]: OwnerSocket };
+
+const ownerOf = (ws: WebSocket) => (ws as OwnedWebSocket)[OWNER];
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  ownerOf(this).handleMessage(data, isBinary);
+}
+function onClose(this: WebSocket, code: number): void {
+  ownerOf(this).handleClose(code);
+}
+function onError(this: WebSocket, err: Error): void {
+  ownerOf(this).handleError(err);
+}
+function onPong(this: WebSocket): void {
+  ownerOf(this).alive = true;
+}
 
 export interface OwnerSocketDeps {
   keyring: ChallengeKeyring;
@@ -55,14 +74,18 @@ export interface OwnerSocketDeps {
   limits: Limits;
   metrics: Metrics;
   maxSocketsPerInbox: number;
+  /** Told once the socket has closed (the gateway forgets it). */
+  closed?: (socket: OwnerSocket) => void;
 }
 
-export class OwnerSocket implements LiveSink {
+export class OwnerSocket implements LiveSink, FrameWriter {
   state: 'handshake' | 'live' | 'closed' = 'handshake';
   /** Chosen by the handshake (legacy, or ack with `"ack": true`). */
   private delivery: Delivery | null = null;
-  private readonly issued: Challenge[] = [];
-  private readonly handshakeTimer: NodeJS.Timeout;
+  /** Challenges issued on this connection; dropped once the handshake is done. */
+  private issued: Challenge[] | null = [];
+  /** Until the handshake is done (then dropped: nothing kept per idle socket). */
+  private handshakeTimer: NodeJS.Timeout | null;
   private unsubscribe: (() => void) | null = null;
   private flushing = false;
   private flushAgain = false;
@@ -70,7 +93,7 @@ export class OwnerSocket implements LiveSink {
   private retryTimer: NodeJS.Timeout | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   /** Frames are handled one after another: handshake steps and acks are asynchronous. */
-  private frames: Promise<void> = Promise.resolve();
+  private frames: Promise<void> = SETTLED;
   private queued = 0;
   private challenges = 0;
   /** Answered the last ping (the gateway's heartbeat reads and resets it). */
@@ -90,29 +113,40 @@ export class OwnerSocket implements LiveSink {
     this.handshakeTimer = setTimeout(() => {
       this.fail(new RelayError('handshake_timeout'));
     }, deps.handshakeTimeoutMs);
-    ws.on('message', (data, isBinary) => {
-      try {
-        this.onFrame(data, isBinary);
-      } catch (err) {
-        this.deps.logger.error({ err }, 'frame handler failed');
-        this.close(new RelayError('internal'));
-      }
-    });
-    ws.on('close', (code) => {
-      this.deps.logger.debug({ code, state: this.state }, 'socket closed');
-      this.onClose();
-    });
-    ws.on('error', (err) => this.deps.logger.debug({ err: err.message }, 'socket error'));
-    ws.on('pong', () => {
-      this.alive = true;
-    });
+    // Shared listeners that find this object on the socket: no closures kept
+    // per socket (an idle socket's memory is most of what a relay holds).
+    (ws as OwnedWebSocket)[OWNER] = this;
+    ws.on('message', onMessage);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+    ws.on('pong', onPong);
+  }
+
+  /** ws 'message' (via the shared listener). Nothing a client sends may throw out of it. */
+  handleMessage(data: RawData, isBinary: boolean): void {
+    try {
+      this.onFrame(data, isBinary);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'frame handler failed');
+      this.close(new RelayError('internal'));
+    }
+  }
+
+  /** ws 'close' (via the shared listener). */
+  handleClose(code: number): void {
+    this.deps.logger.debug({ code, state: this.state }, 'socket closed');
+    this.onClose();
+    this.deps.closed?.(this);
+  }
+
+  /** ws 'error' (via the shared listener). */
+  handleError(err: Error): void {
+    this.deps.logger.debug({ err: err.message }, 'socket error');
   }
 
   get ackMode(): boolean {
     return this.delivery?.ackMode ?? false;
   }
-
-  private readonly writer: FrameWriter = (data, binary) => this.write(data, binary);
 
   /** Ends the session on an error (logged at debug for handshake failures). */
   fail(err: RelayError): void {
@@ -178,8 +212,9 @@ export class OwnerSocket implements LiveSink {
         await this.deps.limits.checkAuth(this.address);
         await this.deps.limits.challenge(this.address);
         const challenge = await this.deps.keyring.issue(this.inbox);
-        this.issued.push(challenge);
-        if (this.issued.length > MAX_CHALLENGES) this.issued.shift();
+        const issued = (this.issued ??= []);
+        issued.push(challenge);
+        if (issued.length > MAX_CHALLENGES) issued.shift();
         if (this.state === 'handshake') this.ws.send(JSON.stringify({ challenge }));
         return;
       }
@@ -187,7 +222,7 @@ export class OwnerSocket implements LiveSink {
         {
           inboxId: this.inbox,
           keyring: this.deps.keyring,
-          issuedHere: (c) => this.issued.some((i) => i.txt === c.txt && i.sig === c.sig),
+          issuedHere: (c) => this.issued?.some((i) => i.txt === c.txt && i.sig === c.sig) ?? false,
         },
         frame.solution,
       );
@@ -224,9 +259,10 @@ export class OwnerSocket implements LiveSink {
       this.fail(new RelayError('too_many_sockets'));
       return;
     }
-    clearTimeout(this.handshakeTimer);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
     this.state = 'live';
-    this.issued.length = 0;
+    this.issued = null;
     // Subscribe before reading the store: a POST that finds no socket stores
     // the message and then wakes us, so nothing falls between the two (the
     // ordering argument is in hub/redis-hub.ts). 'handshake done' follows the
@@ -254,7 +290,7 @@ export class OwnerSocket implements LiveSink {
       this.ws.readyState !== this.ws.OPEN ||
       this.ws.bufferedAmount > this.deps.maxBufferedBytes
         ? null
-        : this.delivery!.live(msg, this.writer);
+        : this.delivery!.live(msg, this);
     if (!write) return Promise.resolve(false);
     return write.then((written) => {
       if (written) {
@@ -315,7 +351,7 @@ export class OwnerSocket implements LiveSink {
   private async sendStored(batch: StoredMessage[]): Promise<void> {
     const delivery = this.delivery!;
     this.socket?.cork();
-    const writes = batch.map((m) => delivery.write(m, this.writer));
+    const writes = batch.map((m) => delivery.write(m, this));
     this.socket?.uncork();
     const results = await Promise.all(writes);
     const written = batch.filter((_, i) => results[i]).map((m) => m.id);
@@ -335,7 +371,7 @@ export class OwnerSocket implements LiveSink {
     if (released > 0 && this.state !== 'live') await this.deps.hub.notifyStored(this.inbox);
   }
 
-  private write(data: Uint8Array | string, binary: boolean): Promise<boolean> {
+  writeFrame(data: Uint8Array | string, binary: boolean): Promise<boolean> {
     return new Promise((resolve) => {
       // Later, never synchronously: a flush loop must yield to the socket's
       // 'close' event, or it would lease and release the same batch forever.
@@ -358,7 +394,7 @@ export class OwnerSocket implements LiveSink {
     if (this.ws.readyState === this.ws.CLOSED && this.closeTimer) clearTimeout(this.closeTimer);
     if (this.state === 'closed') return;
     this.state = 'closed';
-    clearTimeout(this.handshakeTimer);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.drainWait) {
       clearTimeout(this.drainWait.timer);
