@@ -374,6 +374,8 @@ async function live(server, bare) {
     const rate = max * fraction;
     const n = Math.floor(rate * P.liveSeconds);
     const sent = new Map();
+    /** seq -> the POST's status (0: the request failed); only 200s count as lost when missing. */
+    const statuses = new Map();
     const start = process.hrtime.bigint() + 10_000_000n;
     let i = 0;
     await new Promise((resolve) => {
@@ -383,7 +385,10 @@ async function live(server, bare) {
           const s = `o${fraction}-${i}`;
           // Latency counts from when the message was due, not when it went out.
           sent.set(s, start + BigInt(Math.floor((i / rate) * 1e9)));
-          void post(`${server.url}/${keys[i % keys.length].id}`, body(s)).catch(() => {});
+          void post(`${server.url}/${keys[i % keys.length].id}`, body(s)).then(
+            (status) => statuses.set(s, status),
+            () => statuses.set(s, 0),
+          );
           i++;
         }
         if (i < n) setImmediate(tick);
@@ -392,7 +397,9 @@ async function live(server, bare) {
       tick();
     });
     await sleep(1000);
-    const latencies = [...sent]
+    // A refused POST (503 and the like: the sender retries) was never promised.
+    const accepted = [...sent].filter(([s]) => statuses.get(s) === 200 || received.has(s));
+    const latencies = accepted
       .map(([s, due]) => (received.has(s) ? Number(received.get(s) - due) / 1e6 : Infinity))
       .sort((a, b) => a - b);
     levels[`${fraction * 100}%`] = {
@@ -401,6 +408,10 @@ async function live(server, bare) {
       p99: percentile(latencies, 0.99),
       p999: percentile(latencies, 0.999),
       lost: latencies.filter((l) => l === Infinity).length,
+      refused: [...sent.keys()].filter(
+        (s) => !received.has(s) && statuses.has(s) && statuses.get(s) !== 200,
+      ).length,
+      unanswered: [...sent.keys()].filter((s) => !received.has(s) && !statuses.has(s)).length,
     };
   }
   for (const ws of sockets) ws.terminate();
@@ -590,7 +601,7 @@ function levels(l) {
   return Object.entries(l)
     .map(
       ([k, v]) =>
-        `${k} (${v.rate}/s): p50 ${v.p50.toFixed(2)} p99 ${v.p99.toFixed(2)} p99.9 ${v.p999.toFixed(2)} ms${v.lost ? `, ${v.lost} lost` : ''}`,
+        `${k} (${v.rate}/s): p50 ${v.p50.toFixed(2)} p99 ${v.p99.toFixed(2)} p99.9 ${v.p999.toFixed(2)} ms${v.lost ? `, ${v.lost} lost` : ''}${v.refused ? `, ${v.refused} refused` : ''}${v.unanswered ? `, ${v.unanswered} unanswered` : ''}`,
     )
     .join('; ');
 }
