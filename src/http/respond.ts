@@ -28,17 +28,17 @@ export function preflightHeaders(methods: readonly string[]): Record<string, str
   };
 }
 
-export function sendJson(
+/** Every answer of the relay but the docs assets: CORS, a length, never cached. */
+function send(
   res: ServerResponse,
   status: number,
-  body: unknown,
+  type: string,
+  text: string,
   headers: Record<string, string> = {},
 ): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
   res.writeHead(status, {
     ...CORS_HEADERS,
-    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Type': type,
     'Content-Length': Buffer.byteLength(text),
     'Cache-Control': 'no-store',
     ...headers,
@@ -46,14 +46,20 @@ export function sendJson(
   res.end(text);
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) return;
+  send(res, status, JSON_TYPE, JSON.stringify(body), headers);
+}
+
 export function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, {
-    ...CORS_HEADERS,
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(text);
+  send(res, status, 'text/plain; charset=utf-8', text);
 }
 
 export function sendError(res: ServerResponse, err: RelayError): void {
@@ -61,24 +67,10 @@ export function sendError(res: ServerResponse, err: RelayError): void {
     res.destroy();
     return;
   }
-  const text = errorBody(err);
-  res.writeHead(err.status, {
-    ...CORS_HEADERS,
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-    ...err.headers,
-  });
-  res.end(text);
+  send(res, err.status, JSON_TYPE, errorBody(err), err.headers);
 }
 
-/** A body that is JSON text already (cached documents). */
+/** A body that is JSON text already (cached documents, stored blobs). */
 export function sendRawJson(res: ServerResponse, text: string): void {
-  res.writeHead(200, {
-    ...CORS_HEADERS,
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(text);
+  send(res, 200, JSON_TYPE, text);
 }
