@@ -13,7 +13,7 @@ import { createEngine, type Engine } from './engine.js';
 import { RelayError, toRelayError } from './errors.js';
 import { addressKey, clientAddress, isTrusted, parseTrustProxy } from './http/address.js';
 import { apiRoutes, type ApiDeps } from './http/api.js';
-import { createRouter, logFailure, parseTarget, route } from './http/router.js';
+import { createRouter, logFailure, parseTarget, upgradeInbox } from './http/router.js';
 import { routeTable } from './http/routes.js';
 import { sendMetrics } from './http/ops.js';
 import { sendError } from './http/respond.js';
@@ -139,7 +139,8 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     polls: new Map(),
     shutdown: stopping.signal,
   };
-  const router = createRouter(apiDeps, routeTable(apiRoutes(apiDeps)));
+  const table = routeTable(apiRoutes(apiDeps));
+  const router = createRouter(apiDeps, table);
 
   const serverOptions = {
     headersTimeout: config.headersTimeout * 1000,
@@ -206,9 +207,8 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     socket.on('error', () => socket.destroy());
     try {
       if (closing) return refuseUpgrade(socket, new RelayError('going_away'));
-      const r = route(parseTarget(req.url).path);
-      if (r.kind === 'inbox') return gateway.upgrade(req, socket, head, r.inbox, addressOf(req));
-      refuseUpgrade(socket, r.kind === 'error' ? r.error : new RelayError('not_found'));
+      const inbox = upgradeInbox(table, parseTarget(req.url).path);
+      gateway.upgrade(req, socket, head, inbox, addressOf(req));
     } catch (err) {
       const relayErr = toRelayError(err);
       logFailure(log, err, relayErr, 'upgrade');

@@ -41,28 +41,24 @@ export function logFailure(log: Logger, err: unknown, relayErr: RelayError, what
   else log.debug({ code: relayErr.code }, `${what} refused`);
 }
 
-export type Route =
-  | { kind: 'ops'; name: string }
-  | { kind: 'inbox'; inbox: string }
-  | { kind: 'error'; error: RelayError };
-
-/** Classifies the path of a WebSocket upgrade (HTTP requests go through the route table). */
-export function route(pathname: string): Route {
-  if (!pathname.startsWith('/')) return { kind: 'error', error: new RelayError('not_found') };
-  const segments = pathname.split('/').slice(1);
-  const first = segments[0] ?? '';
-  if (segments.length === 1 && OPS_PATHS.has(first)) return { kind: 'ops', name: first };
-  if (first === '') return { kind: 'error', error: new RelayError('not_found') };
-  if (!isInboxId(first)) return { kind: 'error', error: new RelayError('invalid_id') };
-  if (segments.length > 1) return { kind: 'error', error: new RelayError('not_found') };
-  return { kind: 'inbox', inbox: first };
+/**
+ * The inbox of a WebSocket upgrade's path: only GET /{id} upgrades (the same
+ * table decides); any other path gets the answer a plain request would.
+ */
+export function upgradeInbox(table: RouteTable, path: string): string {
+  const found = table.find('GET', path);
+  if (found?.route.path === '/:id') return found.params.id!;
+  throw unmatched(path);
 }
 
 function notAllowed(allow: string): RelayError {
   return new RelayError('method_not_allowed', undefined, { Allow: allow });
 }
 
-/** Static paths of the relay: a miss under them is 404, not an invalid inbox id. */
+/**
+ * First segments the relay keeps for itself (also when their route is off,
+ * like /metrics): a miss under them is 404, not an invalid inbox id.
+ */
 const STATIC = new Set([...OPS_PATHS, 'docs', 'openapi.json']);
 
 /** The answer for a path no route matches: 404, or 400 invalid_id if it names no inbox. */

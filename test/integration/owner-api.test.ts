@@ -1,5 +1,6 @@
 /** The owner HTTP API (PROTOCOL.md §4) on both engines, and across two relays of one Redis. */
 import { describe, expect, it } from 'vitest';
+import { request } from 'node:http';
 import { WebSocket } from 'ws';
 import { connect, type WebSocketConstructor } from '../../src/client/connection.js';
 import { generateKeys, solveChallenge, type OwnerKeys } from '../../src/client/keys.js';
@@ -402,6 +403,37 @@ describe('routes from the table', () => {
     expect(bad.status).toBe(400);
     expect((await json(bad)).error).toBe('invalid_id');
     expect((await fetch(`${r.url}/%41${id.slice(1)}/keys`)).status).toBe(400);
+  });
+
+  it("a WebSocket upgrade is taken on /{id} only; other paths get a plain request's answer", async () => {
+    const r = await relay();
+    const id = generateKeys().id;
+    const upgrade = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${r.url}${path}`, {
+          headers: {
+            Connection: 'Upgrade',
+            Upgrade: 'websocket',
+            'Sec-WebSocket-Version': '13',
+            'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          },
+        });
+        req.on('upgrade', (res, socket) => {
+          socket.destroy();
+          resolve(res.statusCode!);
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await upgrade(`/${id}`)).toBe(101);
+    expect(await upgrade('/health')).toBe(404);
+    expect(await upgrade(`/${id}/keys`)).toBe(404);
+    expect(await upgrade('/')).toBe(404);
+    expect(await upgrade('/not-an-id')).toBe(400);
   });
 });
 
