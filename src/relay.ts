@@ -84,7 +84,10 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
   );
   const metricsMode = parseMetrics(config.metrics)!;
   const trusted = parseTrustProxy(config.trustProxy);
+  // An untrusted peer's key was worked out once for its connection (below);
+  // a trusted proxy's clients are told apart per request by X-Forwarded-For.
   const addressOf = (req: IncomingMessage) =>
+    (req.socket as Socket & { [ADDRESS_KEY]?: string })[ADDRESS_KEY] ??
     addressKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trusted));
   const keyring = new ChallengeKeyring({
     freshKey: config.freshKey,
@@ -192,11 +195,12 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
       socket.destroy();
     }
   });
+  function requestClosed(): void {
+    if (--inFlight === 0 && idle) idle();
+  }
   server.on('request', (req, res) => {
     inFlight++;
-    res.on('close', () => {
-      if (--inFlight === 0 && idle) idle();
-    });
+    res.once('close', requestClosed);
     if (closing) res.setHeader('Connection', 'close');
     router(req, res, addressOf(req)).catch((err: unknown) => {
       log.error({ err }, 'request handler failed');

@@ -28,21 +28,27 @@ export function preflightHeaders(methods: readonly string[]): Record<string, str
   };
 }
 
-/** Every answer of the relay but the docs assets: CORS, a length, never cached. */
+/**
+ * Every answer of the relay but the docs assets: CORS, a length, never cached.
+ * The header object is written as one literal (spreading a shared object into
+ * it cost ~3 µs per answer, the largest single item of a POST in a profile).
+ */
 function send(
   res: ServerResponse,
   status: number,
   type: string,
   text: string,
-  headers: Record<string, string> = {},
+  extra?: Record<string, string>,
 ): void {
-  res.writeHead(status, {
-    ...CORS_HEADERS,
+  const headers: Record<string, string | number> = {
+    'Access-Control-Allow-Origin': '*',
+    'Access-Control-Expose-Headers': 'Retry-After',
     'Content-Type': type,
     'Content-Length': Buffer.byteLength(text),
     'Cache-Control': 'no-store',
-    ...headers,
-  });
+  };
+  if (extra) for (const name of Object.keys(extra)) headers[name] = extra[name]!;
+  res.writeHead(status, headers);
   res.end(text);
 }
 
@@ -52,7 +58,7 @@ export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
-  headers: Record<string, string> = {},
+  headers?: Record<string, string>,
 ): void {
   if (res.headersSent) return;
   send(res, status, JSON_TYPE, JSON.stringify(body), headers);
