@@ -39,15 +39,16 @@ export function createEngine(
 ): Engine {
   const quota = { maxMessages: config.inboxMaxMessages, maxBytes: config.inboxMaxBytes };
   if (!config.redisUrl && !config.redisCluster) {
+    // Owner state has a bound of its own, as large as the message store's.
+    const owner = createMemoryOwnerState({ maxBytes: config.storeMaxBytes });
     const store = new MemoryStore({
       cleanPeriodMs: config.cleanPeriod * 1000,
       quota,
       maxBytes: config.storeMaxBytes,
       onExpired,
+      policyOf: owner.policyOf,
     });
     const hub = new LocalHub();
-    // Owner state has a bound of its own, as large as the message store's.
-    const owner = createMemoryOwnerState({ maxBytes: config.storeMaxBytes });
     const file = config.persistFile;
     return {
       store,

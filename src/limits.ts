@@ -25,6 +25,8 @@ import { rateLimitPrefix } from './redis/keys.js';
 type Limiter = Pick<RateLimiterAbstract, 'consume'> | BurstyRateLimiter;
 
 export interface Limits {
+  /** Whether either POST limit (per address, per inbox) is on: when not, a POST skips both. */
+  readonly postLimited: boolean;
   /** A POST from this address; throws `rate_limited` with Retry-After when over. */
   post(address: string): Promise<void>;
   /** A message to this inbox; throws `rate_limited` when over. */
@@ -102,6 +104,7 @@ export function createLimits(
   };
 
   return {
+    postLimited: post !== null || inbox !== null,
     post: (address) =>
       consume(
         'post',

@@ -23,7 +23,7 @@ import {
   type InboxPolicy,
   type VerifiedSender,
 } from './signed.js';
-import { sendJson } from './respond.js';
+import { sendJson, sendSent } from './respond.js';
 
 export interface IngressDeps {
   store: Store;
@@ -57,16 +57,12 @@ function ttlOf(req: IncomingMessage, msgTtlMs: number): number {
   return Math.min(Number(header.trim()) * 1000, msgTtlMs);
 }
 
-/** The owner's policy lets this post in (403 refused otherwise). */
-async function admit(
-  inbox: string,
-  sender: VerifiedSender | null,
-  known: string | null | undefined,
-  deps: IngressDeps,
-): Promise<void> {
-  const text = known === undefined ? await deps.owner.blobs.get(inbox, 'policy') : known;
-  if (text === null) return;
-  if (!policyAllows(JSON.parse(text) as InboxPolicy, sender?.from)) throw new RelayError('refused');
+/** The owner's policy (JSON text; null: none) lets this post in (403 refused otherwise). */
+function admit(policy: string | null, sender: VerifiedSender | null): void {
+  if (policy === null) return;
+  if (!policyAllows(JSON.parse(policy) as InboxPolicy, sender?.from)) {
+    throw new RelayError('refused');
+  }
 }
 
 export async function handlePost(
@@ -79,7 +75,9 @@ export async function handlePost(
 ): Promise<void> {
   const ttlMs = ttlOf(req, deps.msgTtlMs);
   const key = idempotencyKeyOf(req);
-  await Promise.all([deps.limits.post(address), deps.limits.inbox(inbox)]);
+  if (deps.limits.postLimited) {
+    await Promise.all([deps.limits.post(address), deps.limits.inbox(inbox)]);
+  }
   const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const binary = contentType === 'application/octet-stream';
   const body = await readBody(req, deps.maxMessageBytes, deps.bodyMinRate);
@@ -103,7 +101,11 @@ export async function handlePost(
   let guarded = false;
   let outcome: string;
   try {
-    await admit(inbox, sender, reserved.policy, deps);
+    // Both stores fold the policy into the reservation; a store that does not leaves it to us.
+    admit(
+      reserved.policy !== undefined ? reserved.policy : await deps.owner.blobs.get(inbox, 'policy'),
+      sender,
+    );
     if (sender) {
       // Across every relay of the deployment, for as long as the time stays acceptable.
       if (!(await deps.owner.once.first(inbox, `r:${sender.guard}`, 2 * SIGNATURE_WINDOW_MS))) {
@@ -141,7 +143,7 @@ export async function handlePost(
     await settle.catch(() => {});
   }
   deps.logger.debug({ outcome, bytes: body.length }, 'post');
-  sendJson(res, 200, { message: 'sent', id: msg.id, t: msg.t });
+  sendSent(res, msg.id, msg.t);
 }
 
 /** POST /{id}, counted and timed by result. */
@@ -161,7 +163,6 @@ export async function countedPost(
     code = toRelayError(err).code;
     throw err;
   } finally {
-    deps.metrics.posts.inc({ code });
-    deps.metrics.postSeconds.observe({ code }, Number(process.hrtime.bigint() - started) / 1e9);
+    deps.metrics.posts.observe(code, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }

@@ -64,6 +64,15 @@ export function sendJson(
   send(res, status, JSON_TYPE, JSON.stringify(body), headers);
 }
 
+/**
+ * A POST's 200 answer, `{"message":"sent","id":…,"t":…}`, written without
+ * JSON.stringify: the id is decimal digits and t a number, nothing to escape.
+ */
+export function sendSent(res: ServerResponse, id: string, t: number): void {
+  if (res.headersSent) return;
+  send(res, 200, JSON_TYPE, `{"message":"sent","id":"${id}","t":${t}}`);
+}
+
 export function sendText(res: ServerResponse, status: number, text: string): void {
   send(res, status, 'text/plain; charset=utf-8', text);
 }

@@ -7,6 +7,11 @@ import {
   type LocalDelivery,
 } from './hub.js';
 
+/** publish()'s answer when the inbox has no socket here (settled once, shared). */
+const NOT_TAKEN: Promise<boolean> = Promise.resolve(false);
+
+const WOKEN: Promise<void> = Promise.resolve();
+
 export class LocalHub implements Hub {
   /** inbox -> its sink, or a set of them when there are several (most inboxes have one). */
   private readonly sinks = new Map<string, LiveSink | Set<LiveSink>>();
@@ -45,7 +50,13 @@ export class LocalHub implements Hub {
     return !held ? 0 : held instanceof Set ? held.size : 1;
   }
 
-  async publish(inbox: string, msg: LiveMessage, _present?: readonly string[]): Promise<boolean> {
+  publish(inbox: string, msg: LiveMessage, _present?: readonly string[]): Promise<boolean> {
+    // Most POSTs find nobody: answer them without a delivery's promise chain.
+    if (!this.sinks.has(inbox)) return NOT_TAKEN;
+    return this.taken(inbox, msg);
+  }
+
+  private async taken(inbox: string, msg: LiveMessage): Promise<boolean> {
     return (await this.deliverLocal(inbox, msg)) === 'taken';
   }
 
@@ -75,7 +86,12 @@ export class LocalHub implements Hub {
     });
   }
 
-  async notifyStored(inbox: string, _present?: readonly string[]): Promise<void> {
+  notifyStored(inbox: string, _present?: readonly string[]): Promise<void> {
+    if (!this.sinks.has(inbox)) return WOKEN;
+    return this.wake(inbox);
+  }
+
+  private async wake(inbox: string): Promise<void> {
     this.wakeLocal(inbox);
   }
 

@@ -153,6 +153,11 @@ class MemoryBlobs implements Blobs {
   }
 
   async get(inbox: string, name: BlobName): Promise<string | null> {
+    return this.peek(inbox, name);
+  }
+
+  /** The same read, synchronous (the memory store's reserve folds the policy in). */
+  peek(inbox: string, name: BlobName): string | null {
     return this.map.get(`${inbox} ${name}`) ?? null;
   }
 }
@@ -166,6 +171,8 @@ export interface MemoryOwnerOptions {
 
 export function createMemoryOwnerState(options: MemoryOwnerOptions): OwnerState & {
   budget: { bytes: number };
+  /** The inbox's policy, read synchronously (for MemoryStore's `policyOf`). */
+  policyOf: (inbox: string) => string | null;
 } {
   const now = options.now ?? Date.now;
   const budget = new Budget(options.maxBytes);
@@ -176,12 +183,14 @@ export function createMemoryOwnerState(options: MemoryOwnerOptions): OwnerState 
     once.sweep(now());
   }, options.sweepMs ?? 10_000);
   timer.unref();
+  const blobs = new MemoryBlobs(budget);
   return {
     tokens,
     once,
     prekeys: new MemoryPrekeys(budget),
-    blobs: new MemoryBlobs(budget),
+    blobs,
     budget,
+    policyOf: (inbox) => blobs.peek(inbox, 'policy'),
     close: async () => clearInterval(timer),
   };
 }

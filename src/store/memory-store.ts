@@ -70,6 +70,12 @@ export interface MemoryStoreOptions {
   /** Told how many messages expired unread each time some are dropped. */
   onExpired?: (n: number) => void;
   now?: () => number;
+  /**
+   * The owner's inbox policy (null: none), read synchronously: a reservation
+   * then carries it, as the Redis store's does, and a POST needs no separate
+   * lookup. Absent: reservations leave it to the caller.
+   */
+  policyOf?: (inbox: string) => string | null;
 }
 
 export class MemoryStore implements Store {
@@ -84,6 +90,7 @@ export class MemoryStore implements Store {
   private readonly maxBytes: number;
   private readonly retryAfter: string;
   private readonly onExpired: (n: number) => void;
+  private readonly policyOf: ((inbox: string) => string | null) | undefined;
   /** Bytes charged for everything held now. */
   bytes = 0;
   /** Messages held now (all inboxes). */
@@ -95,6 +102,7 @@ export class MemoryStore implements Store {
     this.quota = options.quota ?? UNLIMITED;
     this.maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
     this.onExpired = options.onExpired ?? (() => {});
+    this.policyOf = options.policyOf;
     this.retryAfter = String(Math.max(1, Math.ceil(options.cleanPeriodMs / 1000)));
     this.timer = setInterval(() => this.sweep(), options.cleanPeriodMs);
     this.timer.unref();
@@ -112,13 +120,16 @@ export class MemoryStore implements Store {
   }
 
   async reserve(inbox: string, idempotencyKey?: string): Promise<Reservation> {
-    if (idempotencyKey === undefined) return { id: this.ids.next() };
-    const known = this.known(inbox, idempotencyKey);
-    if (known?.pending) throw inProgress();
-    if (known) return { prior: { id: known.id, t: known.t } };
+    if (idempotencyKey !== undefined) {
+      const known = this.known(inbox, idempotencyKey);
+      if (known?.pending) throw inProgress();
+      if (known) return { prior: { id: known.id, t: known.t } };
+    }
     const id = this.ids.next();
-    this.note(inbox, idempotencyKey, { id, t: 0, pending: true }, this.now() + PENDING_MS);
-    return { id };
+    if (idempotencyKey !== undefined) {
+      this.note(inbox, idempotencyKey, { id, t: 0, pending: true }, this.now() + PENDING_MS);
+    }
+    return this.policyOf ? { id, policy: this.policyOf(inbox) } : { id };
   }
 
   async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
