@@ -205,6 +205,7 @@ export class Metrics {
       kind: store.kind,
       reserve: counted('reserve', (...a) => store.reserve(...a)),
       append: counted('append', (...a) => store.append(...a)),
+      reserveOrStore: counted('reserve', (...a) => store.reserveOrStore(...a)),
       commit: counted('commit', (...a) => store.commit(...a)),
       forget: counted('forget', (...a) => store.forget(...a)),
       lease: counted('lease', (...a) => store.lease(...a)),

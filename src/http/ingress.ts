@@ -13,7 +13,7 @@ import type { Hub, LiveMessage } from '../hub/hub.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoredOrReserved } from '../store/store.js';
 import type { OwnerState } from '../owner/state.js';
 import { readBody } from './body.js';
 import {
@@ -65,6 +65,40 @@ function admit(policy: string | null, sender: VerifiedSender | null): void {
   }
 }
 
+/**
+ * An unsigned post that may be stored, to an inbox with no socket here: the
+ * store reserves and, if no other relay has a socket either and the inbox
+ * has no policy, stores it in the same step (one round trip on Redis).
+ * Otherwise the reservation lets the POST go on as usual.
+ */
+async function reserveOrStore(
+  inbox: string,
+  body: Buffer,
+  binary: boolean,
+  ttlMs: number,
+  key: string | undefined,
+  deps: IngressDeps,
+): Promise<StoredOrReserved> {
+  let result: StoredOrReserved;
+  try {
+    result = await deps.store.reserveOrStore(inbox, { body, binary, t: Date.now(), ttlMs }, key);
+  } catch (err) {
+    // Nothing was reserved or stored: there is no key or mark to release.
+    const code = err instanceof RelayError ? err.code : 'unavailable';
+    deps.logger.debug({ code }, 'post refused');
+    if (code === 'inbox_full') deps.metrics.messages.inc({ event: 'refused_quota' });
+    // As after a failed append: whatever went wrong, the sender may retry (503).
+    throw err instanceof RelayError ? err : new RelayError('unavailable');
+  }
+  if (result.stored) {
+    deps.metrics.messages.inc({ event: 'stored' });
+    // No relay had a socket of the inbox when it was stored; one that opened
+    // here since then is woken (its flush may have run before the store).
+    await deps.hub.notifyStored(inbox, []).catch(() => {});
+  }
+  return result;
+}
+
 export async function handlePost(
   req: IncomingMessage,
   res: ServerResponse,
@@ -91,7 +125,14 @@ export async function handlePost(
   // RFC 8030: TTL 0 means "deliver now or never", like ?store=false.
   const store = query.get('store') !== 'false' && ttlMs > 0;
   const sender = verifySignedPost(req, inbox, body);
-  const reserved = await deps.store.reserve(inbox, key);
+  const reserved: StoredOrReserved =
+    store && sender === null && deps.hub.localCount(inbox) === 0
+      ? await reserveOrStore(inbox, body, binary, ttlMs, key, deps)
+      : await deps.store.reserve(inbox, key);
+  if (reserved.stored) {
+    deps.logger.debug({ outcome: 'stored', bytes: body.length }, 'post');
+    return sendSent(res, reserved.stored.id, reserved.stored.t);
+  }
   if (reserved.prior) {
     deps.logger.debug('post: repeated idempotency key, first answer returned');
     return sendJson(res, 200, { message: 'sent', ...reserved.prior });

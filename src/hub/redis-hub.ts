@@ -22,7 +22,9 @@
  *   socket on node B: B1 write presence;            B2 lease (read) the queue.
  * A1 precedes A2 (the store's append script reads the presence hash right
  * after appending, in the same atomic step; a store without that hint makes A
- * await the append before notifyStored reads it) and B1 precedes
+ * await the append before notifyStored reads it; the one-step path of an
+ * offline POST, the store's reserveOrStore, reads the presence and appends in
+ * one atomic step and appends only when it found nobody, so nobody needs waking) and B1 precedes
  * B2 (Session awaits subscribe before flushing). Either A2 comes after B1:
  * then A sees B and wakes it, and B's flush after the wake leases msg; or A2
  * comes before B1: then A1 < A2 < B1 < B2 and B's first lease sees msg.

@@ -23,6 +23,7 @@ import {
   type NewMessage,
   type Reservation,
   type Store,
+  type StoredOrReserved,
   type StoredMessage,
 } from './store.js';
 
@@ -130,6 +131,22 @@ export class MemoryStore implements Store {
       this.note(inbox, idempotencyKey, { id, t: 0, pending: true }, this.now() + PENDING_MS);
     }
     return this.policyOf ? { id, policy: this.policyOf(inbox) } : { id };
+  }
+
+  async reserveOrStore(
+    inbox: string,
+    msg: Omit<NewMessage, 'id' | 'from'>,
+    idempotencyKey?: string,
+  ): Promise<StoredOrReserved> {
+    // One relay: the caller's own check for sockets is the whole presence check.
+    const policy = this.policyOf?.(inbox);
+    if (policy !== null) return this.reserve(inbox, idempotencyKey);
+    if (idempotencyKey !== undefined) {
+      const known = this.known(inbox, idempotencyKey);
+      if (known?.pending) throw inProgress();
+      if (known) return { prior: { id: known.id, t: known.t } };
+    }
+    return { stored: await this.append(inbox, msg, idempotencyKey) };
   }
 
   async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {

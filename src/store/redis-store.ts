@@ -17,8 +17,10 @@
  *   P{I}:x    zset  message id -> expiresAt    (expiry index)
  *   P{I}:l    zset  message id -> leasedUntil  (leases)
  *   P{I}:b    sum of the stored bodies' bytes  (inbox quota)
- *   P{I}:p    the hub's presence hash (redis-hub.ts), read by RESERVE and APPEND
- *   P{I}:policy  the owner's inbox policy (owner/redis.ts), read by RESERVE
+ *   P{I}:p    the hub's presence hash (redis-hub.ts), read by RESERVE, APPEND and
+ *             RESERVE_OR_STORE
+ *   P{I}:policy  the owner's inbox policy (owner/redis.ts), read by RESERVE and
+ *             RESERVE_OR_STORE
  *   P{I}:k:H  idempotency key H (base64url SHA-256 of the key): "id:t:expiresAt"
  *             once answered (expiring with that message), "p:id" while pending
  * Every queue key expires a little after the inbox's last message, so an
@@ -47,6 +49,7 @@ import {
   type NewMessage,
   type Reservation,
   type Store,
+  type StoredOrReserved,
   type StoredMessage,
 } from './store.js';
 
@@ -120,50 +123,96 @@ return { 'new', sid, redis.call('HGETALL', presence), redis.call('GET', policy) 
 `,
 } as const;
 
+// Stores one message (trimming expired ones first, then the inbox quota):
+// -> { 'ok', id, expiresAt } | { 'full' }. `sid` '' takes the next id.
+const STORE = `${TRIM}${NEXT_ID}
+local function store(seq, q, m, x, l, b, idem, sid, nowMs, t, ttlMs, binary, body, useKey, maxMessages, maxBytes, from)
+  local tMs = tonumber(t)
+  local expiresAt = tMs + tonumber(ttlMs)
+  trim(q, m, x, l, b, nowMs)
+  local size = string.len(body)
+  if redis.call('ZCARD', q) >= tonumber(maxMessages)
+    or tonumber(redis.call('GET', b) or '0') + size > tonumber(maxBytes) then
+    return { 'full' }
+  end
+  if sid == '' then sid = next_id(seq, nowMs) end
+  local header = string.format('%013.0f:%013.0f:%s:', tMs, expiresAt, binary)
+  if from ~= '' then
+    -- format 2; the byte count charges the longer header too, as DROP will give it back
+    header = '~2:' .. header .. from .. ':'
+    size = size + ${FROM_BYTES}
+  end
+  redis.call('ZADD', q, tonumber(sid), sid)
+  redis.call('HSET', m, sid, header .. body)
+  redis.call('ZADD', x, expiresAt, sid)
+  redis.call('INCRBY', b, size)
+  local latest = tonumber(redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')[2])
+  local keep = math.max(latest - nowMs, 1) + 60000
+  for _, key in ipairs({ q, m, x, l, b }) do redis.call('PEXPIRE', key, keep) end
+  local texp = string.format('%.0f', expiresAt)
+  if useKey == '1' then
+    redis.call('SET', idem, sid .. ':' .. t .. ':' .. texp, 'PX', math.max(expiresAt - nowMs, 1))
+  end
+  return { 'ok', sid, texp }
+end
+`;
+
 // -> { 'ok', id, expiresAt, presence } | { 'done', id, t, expiresAt } | { 'busy' } | { 'full' }
 // (presence read after the append, in the same step: see the ordering argument in redis-hub.ts)
 const APPEND = {
   name: 'npchatAppend',
   keys: ['seq', 'q', 'm', 'x', 'l', 'b', 'idem', 'presence'],
   args: ['now', 'id', 't', 'ttlMs', 'binary', 'body', 'useKey', 'maxMessages', 'maxBytes', 'from'],
-  lua: `${TRIM}${NEXT_ID}
+  lua: `${STORE}
 local nowMs = tonumber(now)
-local tMs = tonumber(t)
-local expiresAt = tMs + tonumber(ttlMs)
-local sid = id
 if useKey == '1' then
   local prior = redis.call('GET', idem)
-  if prior and prior ~= 'p:' .. sid then
+  if prior and prior ~= 'p:' .. id then
     local pid, pt, pexp = string.match(prior, '^(%d+):(%d+):(%d+)$')
     if pid then return { 'done', pid, pt, pexp } end
     return { 'busy' }
   end
 end
-trim(q, m, x, l, b, nowMs)
-local size = string.len(body)
-if redis.call('ZCARD', q) >= tonumber(maxMessages)
-  or tonumber(redis.call('GET', b) or '0') + size > tonumber(maxBytes) then
-  return { 'full' }
-end
-if sid == '' then sid = next_id(seq, nowMs) end
-local header = string.format('%013.0f:%013.0f:%s:', tMs, expiresAt, binary)
-if from ~= '' then
-  -- format 2; the byte count charges the longer header too, as DROP will give it back
-  header = '~2:' .. header .. from .. ':'
-  size = size + ${FROM_BYTES}
-end
-redis.call('ZADD', q, tonumber(sid), sid)
-redis.call('HSET', m, sid, header .. body)
-redis.call('ZADD', x, expiresAt, sid)
-redis.call('INCRBY', b, size)
-local latest = tonumber(redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')[2])
-local keep = math.max(latest - nowMs, 1) + 60000
-for _, key in ipairs({ q, m, x, l, b }) do redis.call('PEXPIRE', key, keep) end
-local texp = string.format('%.0f', expiresAt)
+local r = store(seq, q, m, x, l, b, idem, id, nowMs, t, ttlMs, binary, body, useKey, maxMessages, maxBytes, from)
+if r[1] == 'ok' then r[4] = redis.call('HGETALL', presence) end
+return r
+`,
+} as const;
+
+// RESERVE and, when nothing can take the message live, STORE in the same step:
+// no live presence (another relay with a socket of the inbox; the caller has
+// none) and no inbox policy to judge the post by (unsigned posts only).
+// -> { 'stored', id, expiresAt } | { 'full' } | what RESERVE answers
+// (presence: read in the same step as the append, so the ordering argument in
+// redis-hub.ts holds with no wake to send: nobody was there to wake.)
+const RESERVE_OR_STORE = {
+  name: 'npchatReserveOrStore',
+  keys: ['seq', 'q', 'm', 'x', 'l', 'b', 'idem', 'presence', 'policy'],
+  args: ['now', 't', 'ttlMs', 'binary', 'body', 'useKey', 'maxMessages', 'maxBytes'],
+  lua: `${STORE}
+local nowMs = tonumber(now)
 if useKey == '1' then
-  redis.call('SET', idem, sid .. ':' .. t .. ':' .. texp, 'PX', math.max(expiresAt - nowMs, 1))
+  local prior = redis.call('GET', idem)
+  if prior then
+    local pid, pt = string.match(prior, '^(%d+):(%d+):')
+    if pid then return { 'done', pid, pt } end
+    return { 'busy' }
+  end
 end
-return { 'ok', sid, texp, redis.call('HGETALL', presence) }
+local owner = redis.call('GET', policy)
+local nodes = redis.call('HGETALL', presence)
+local alone = not owner
+for i = 2, #nodes, 2 do
+  if tonumber(nodes[i]) > nowMs then alone = false end
+end
+if alone then
+  local r = store(seq, q, m, x, l, b, idem, '', nowMs, t, ttlMs, binary, body, useKey, maxMessages, maxBytes, '')
+  if r[1] == 'ok' then r[1] = 'stored' end
+  return r
+end
+local sid = next_id(seq, nowMs)
+if useKey == '1' then redis.call('SET', idem, 'p:' .. sid, 'PX', ${PENDING_MS}) end
+return { 'new', sid, nodes, owner }
 `,
 } as const;
 
@@ -295,6 +344,7 @@ export class RedisStore implements Store {
   readonly kind = 'redis';
   private readonly reserveScript: ScriptOf<typeof RESERVE>;
   private readonly appendScript: ScriptOf<typeof APPEND>;
+  private readonly reserveOrStoreScript: ScriptOf<typeof RESERVE_OR_STORE>;
   private readonly forgetScript: ScriptOf<typeof FORGET>;
   private readonly leaseScript: ScriptOf<typeof LEASE>;
   private readonly removeScript: ScriptOf<typeof REMOVE>;
@@ -310,6 +360,7 @@ export class RedisStore implements Store {
   ) {
     this.reserveScript = defineScript(redis, RESERVE);
     this.appendScript = defineScript(redis, APPEND);
+    this.reserveOrStoreScript = defineScript(redis, RESERVE_OR_STORE);
     this.forgetScript = defineScript(redis, FORGET);
     this.leaseScript = defineScript(redis, LEASE);
     this.removeScript = defineScript(redis, REMOVE);
@@ -341,6 +392,47 @@ export class RedisStore implements Store {
     ).catch(unavailable)) as [string, string?, (string | string[])?, (string | null)?];
     if (state === 'busy') throw inProgress();
     if (state === 'done') return { prior: { id: id!, t: Number(third) } };
+    return {
+      id: id!,
+      present: liveNodes(Array.isArray(third) ? third : []),
+      policy: policy ?? null,
+    };
+  }
+
+  async reserveOrStore(
+    inbox: string,
+    msg: Omit<NewMessage, 'id' | 'from'>,
+    idempotencyKey?: string,
+  ): Promise<StoredOrReserved> {
+    const reply = (await this.reserveOrStoreScript(
+      {
+        seq: this.key(inbox, 'seq'),
+        ...this.queueKeys(inbox),
+        idem: this.idempotencyKey(inbox, idempotencyKey ?? ''),
+        presence: presenceKey(this.prefix, inbox),
+        policy: this.key(inbox, 'policy'),
+      },
+      {
+        now: this.now(),
+        t: msg.t,
+        ttlMs: msg.ttlMs,
+        binary: msg.binary ? 1 : 0,
+        body: Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
+        useKey: idempotencyKey === undefined ? 0 : 1,
+        maxMessages: this.quota.maxMessages,
+        maxBytes: this.quota.maxBytes,
+      },
+    ).catch(unavailable)) as [string, string?, (string | string[])?, (string | null)?];
+    const [state, id, third, policy] = reply;
+    if (state === 'full') throw inboxFull();
+    if (state === 'busy') throw inProgress();
+    if (state === 'done') return { prior: { id: id!, t: Number(third) } };
+    if (state === 'stored') {
+      // Nobody was present when it was stored (read in the same step).
+      return {
+        stored: { id: id!, t: msg.t, expiresAt: Number(third), duplicate: false, present: [] },
+      };
+    }
     return {
       id: id!,
       present: liveNodes(Array.isArray(third) ? third : []),

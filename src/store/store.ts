@@ -85,6 +85,11 @@ export type Reservation =
     }
   | { id?: undefined; prior: Answer; present?: undefined; policy?: undefined };
 
+/** reserveOrStore()'s answer: the message was stored, or a reservation as reserve() gives it. */
+export type StoredOrReserved =
+  | { stored: Appended; id?: undefined; prior?: undefined; present?: undefined; policy?: undefined }
+  | (Reservation & { stored?: undefined });
+
 /** Per-inbox quotas (NPCHAT_INBOX_MAX_MESSAGES, NPCHAT_INBOX_MAX_BYTES). */
 export interface InboxQuota {
   maxMessages: number;
@@ -101,6 +106,21 @@ export interface Store {
   readonly kind: string;
   reserve(inbox: string, idempotencyKey?: string): Promise<Reservation>;
   append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended>;
+  /**
+   * reserve() and append() in one atomic step when nothing can take the
+   * message live and nothing needs to judge it: the caller has no socket of
+   * the inbox, the store sees none on any other relay (Redis: the presence
+   * hash, read in the same step) and the inbox has no policy. Then the
+   * message is stored under a new id (`stored`; refused with inbox_full like
+   * append()); otherwise this is reserve() and the caller goes on as after
+   * it. For unsigned posts (a signed one is checked for replay first). One
+   * round trip instead of two for a POST to an offline inbox.
+   */
+  reserveOrStore(
+    inbox: string,
+    msg: Omit<NewMessage, 'id' | 'from'>,
+    idempotencyKey?: string,
+  ): Promise<StoredOrReserved>;
   commit(inbox: string, idempotencyKey: string, answer: Answer, ttlMs: number): Promise<void>;
   forget(inbox: string, idempotencyKey: string, id: string): Promise<void>;
   lease(inbox: string, max: number, leaseMs: number): Promise<StoredMessage[]>;

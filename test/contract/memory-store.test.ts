@@ -2,7 +2,38 @@ import { expect, it } from 'vitest';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { msg, storeContract } from './store-contract.js';
 
-storeContract('memory', async (quota) => new MemoryStore({ cleanPeriodMs: 1000, quota }));
+/** Each store's inbox policies, as the owner state would hold them. */
+const policies = new WeakMap<object, Map<string, string>>();
+
+storeContract(
+  'memory',
+  async (quota) => {
+    const held = new Map<string, string>();
+    const store = new MemoryStore({
+      cleanPeriodMs: 1000,
+      quota,
+      policyOf: (inbox) => held.get(inbox) ?? null,
+    });
+    policies.set(store, held);
+    return store;
+  },
+  {
+    setPolicy: async (store, inbox, policy) => {
+      const held = policies.get(store)!;
+      if (policy === null) held.delete(inbox);
+      else held.set(inbox, policy);
+    },
+  },
+);
+
+it('memory store without a policy source never stores at once (it cannot judge)', async () => {
+  const store = new MemoryStore({ cleanPeriodMs: 1000 });
+  const r = await store.reserveOrStore('a', msg('x'));
+  expect(r.stored).toBeUndefined();
+  expect(r.id).toMatch(/^\d+$/);
+  expect(await store.lease('a', 10, 10_000)).toEqual([]);
+  await store.close();
+});
 
 it('memory store: sweep deletes expired messages and empty inboxes', async () => {
   const now = { t: 1_000 };

@@ -1,18 +1,37 @@
 /** The Store contract against a real redis-server and a real 3-master Redis Cluster. */
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
+import { inboxKey, presenceKey } from '../../src/redis/keys.js';
+import type { InboxQuota } from '../../src/store/store.js';
 import { describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
-import { msg, storeContract } from './store-contract.js';
+import { msg, storeContract, type StoreWorld } from './store-contract.js';
 
 const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
 const shared = redisAndCluster();
 
-storeContract('redis', async (quota) => new RedisStore(shared.redis, uniquePrefix(), quota));
-storeContract(
-  'redis cluster',
-  async (quota) => new RedisStore(shared.clusterClient, uniquePrefix(), quota),
-);
+/** Each store's prefix and client, so a test can write the policy and presence it reads. */
+const where = new WeakMap<object, { client: Redis | Cluster; prefix: string }>();
+function redisStore(client: Redis | Cluster, quota?: InboxQuota): RedisStore {
+  const prefix = uniquePrefix();
+  const store = new RedisStore(client, prefix, quota);
+  where.set(store, { client, prefix });
+  return store;
+}
+const world: StoreWorld = {
+  setPolicy: async (store, inbox, policy) => {
+    const { client, prefix } = where.get(store)!;
+    const key = inboxKey(prefix, inbox, 'policy');
+    await (policy === null ? client.del(key) : client.set(key, policy));
+  },
+  setPresence: async (store, inbox, node, untilMs) => {
+    const { client, prefix } = where.get(store)!;
+    await client.hset(presenceKey(prefix, inbox), node, untilMs);
+  },
+};
+
+storeContract('redis', async (quota) => redisStore(shared.redis, quota), world);
+storeContract('redis cluster', async (quota) => redisStore(shared.clusterClient, quota), world);
 
 describe('RedisStore specifics', () => {
   it('keeps every key of an inbox in one hash slot, with an expiry', async () => {

@@ -14,7 +14,19 @@ export function msg(text: string, ttlMs = 60_000, t = Date.now()): NewMessage {
 
 const texts = (ms: { body: Uint8Array }[]) => ms.map((m) => Buffer.from(m.body).toString());
 
-export function storeContract(name: string, make: (quota?: InboxQuota) => Promise<Store>): void {
+/** How a test sets what reserveOrStore() looks at besides the queue. */
+export interface StoreWorld {
+  /** Sets (or, with null, removes) the inbox policy the store reads. */
+  setPolicy(store: Store, inbox: string, policy: string | null): Promise<void>;
+  /** Marks another relay node as having a socket of the inbox until `untilMs` (stores that see other relays). */
+  setPresence?(store: Store, inbox: string, node: string, untilMs: number): Promise<void>;
+}
+
+export function storeContract(
+  name: string,
+  make: (quota?: InboxQuota) => Promise<Store>,
+  world: StoreWorld,
+): void {
   describe(`Store contract: ${name}`, () => {
     const open: Store[] = [];
     const fresh = async (quota?: InboxQuota) => {
@@ -268,6 +280,79 @@ export function storeContract(name: string, make: (quota?: InboxQuota) => Promis
         leased.map((m) => m.id),
       );
       await store.append(INBOX, msg('after'));
+    });
+
+    it('reserveOrStore: stores at once when the inbox has no policy (and nobody is present)', async () => {
+      const store = await fresh();
+      const m = msg('fast', 60_000);
+      const r = await store.reserveOrStore(INBOX, { ...m, binary: true });
+      expect(r.stored).toMatchObject({ t: m.t, expiresAt: m.t + 60_000, duplicate: false });
+      const [leased, ...more] = await store.lease(INBOX, 10, 10_000);
+      expect(more).toEqual([]);
+      expect(leased).toMatchObject({ id: r.stored!.id, binary: true, t: m.t, ttlMs: 60_000 });
+      expect(Buffer.from(leased!.body).toString()).toBe('fast');
+      // Ids keep increasing across both paths.
+      const next = await store.reserve(INBOX);
+      expect(compareIds(r.stored!.id, next.id!)).toBeLessThan(0);
+    });
+
+    it('reserveOrStore: only reserves when the inbox has a policy, and hands the policy over', async () => {
+      const store = await fresh();
+      await world.setPolicy(store, INBOX, '{"only":[]}');
+      const r = await store.reserveOrStore(INBOX, msg('judged'));
+      expect(r.stored).toBeUndefined();
+      expect(r.policy).toBe('{"only":[]}');
+      expect(r.id).toMatch(/^\d+$/);
+      expect(await store.lease(INBOX, 10, 10_000)).toEqual([]);
+      await world.setPolicy(store, INBOX, null);
+      expect((await store.reserveOrStore(INBOX, msg('now'))).stored).toBeDefined();
+    });
+
+    it('reserveOrStore: only reserves while another relay has a live socket of the inbox', async () => {
+      if (!world.setPresence) return; // a store that sees no other relay: the caller's check is all
+      const store = await fresh();
+      await world.setPresence(store, INBOX, 'othernode', Date.now() + 60_000);
+      const r = await store.reserveOrStore(INBOX, msg('live'));
+      expect(r.stored).toBeUndefined();
+      expect(r.present).toEqual(['othernode']);
+      expect(await store.lease(INBOX, 10, 10_000)).toEqual([]);
+      // A presence that ran out (its node died) does not count.
+      await world.setPresence(store, INBOX, 'othernode', Date.now() - 1);
+      expect((await store.reserveOrStore(INBOX, msg('stored'))).stored).toBeDefined();
+      expect(texts(await store.lease(INBOX, 10, 10_000))).toEqual(['stored']);
+    });
+
+    it('reserveOrStore: an idempotency key answers a retry with the first answer, once', async () => {
+      const store = await fresh();
+      const first = await store.reserveOrStore(INBOX, msg('once'), 'key-1');
+      expect(first.stored).toBeDefined();
+      const again = await store.reserveOrStore(INBOX, msg('once'), 'key-1');
+      expect(again.prior).toEqual({ id: first.stored!.id, t: first.stored!.t });
+      expect((await store.reserve(INBOX, 'key-1')).prior).toEqual(again.prior);
+      expect(texts(await store.lease(INBOX, 10, 10_000))).toEqual(['once']);
+    });
+
+    it('reserveOrStore: a key still pending elsewhere is busy (503), and stores nothing', async () => {
+      const store = await fresh();
+      await store.reserve(INBOX, 'key-2');
+      await expect(store.reserveOrStore(INBOX, msg('twice'), 'key-2')).rejects.toMatchObject({
+        code: 'unavailable',
+      });
+      expect(await store.lease(INBOX, 10, 10_000)).toEqual([]);
+    });
+
+    it('reserveOrStore: a full inbox refuses (inbox_full) and keeps no key', async () => {
+      const store = await fresh({ maxMessages: 1, maxBytes: 1_000_000 });
+      await store.append(INBOX, msg('first'));
+      await expect(store.reserveOrStore(INBOX, msg('second'), 'key-3')).rejects.toMatchObject({
+        code: 'inbox_full',
+      });
+      // Nothing is pending under the key: once there is room, the retry is stored.
+      const [first] = await store.lease(INBOX, 10, 10_000);
+      await store.remove(INBOX, [first!.id]);
+      const retry = await store.reserveOrStore(INBOX, msg('second'), 'key-3');
+      expect(retry.stored).toBeDefined();
+      expect(texts(await store.lease(INBOX, 10, 10_000))).toEqual(['second']);
     });
 
     it('answers ping', async () => {

@@ -26,6 +26,7 @@ let current: fc.Scheduler | null = null;
 
 const GATED = new Set([
   'append',
+  'reserveOrStore',
   'lease',
   'remove',
   'release',

@@ -56,6 +56,7 @@ for (const [name, engine] of engines) {
     });
 
     it('the store failing after the hub found no socket answers 503, never 200', async () => {
+      // The usual path: reserve, publish (nobody takes it), append fails.
       let published = 0;
       const { t } = await relay((e) => {
         const publish = e.hub.publish.bind(e.hub);
@@ -63,6 +64,7 @@ for (const [name, engine] of engines) {
           published++;
           return publish(...args);
         };
+        e.store.reserveOrStore = (inbox, _msg, key) => e.store.reserve(inbox, key);
         e.store.append = async () => {
           throw new RelayError('unavailable', 'The store cannot take the message now.');
         };
@@ -73,14 +75,35 @@ for (const [name, engine] of engines) {
       expect(r.status).toBe(503);
       expect(r.json.error).toBe('unavailable');
       expect(r.headers.get('retry-after')).toBe('1');
-      // An unexpected failure too: 503, not 500 and not 200.
-      const odd = await relay((e) => {
-        e.store.append = async () => {
-          throw new Error('disk on fire');
+      // The one-step path (no socket here, none elsewhere): the store fails it.
+      let tried = 0;
+      const fast = await relay((e) => {
+        e.store.reserveOrStore = async () => {
+          tried++;
+          throw new RelayError('unavailable', 'The store cannot take the message now.');
         };
         return e;
       });
-      expect((await postText(odd.t.url, generateKeys().id, 'x')).status).toBe(503);
+      const f = await postText(fast.t.url, generateKeys().id, 'nowhere');
+      expect(tried).toBe(1);
+      expect(f.status).toBe(503);
+      expect(f.json.error).toBe('unavailable');
+      // An unexpected failure too, on either path: 503, not 500 and not 200.
+      for (const path of ['usual', 'one step'] as const) {
+        const odd = await relay((e) => {
+          const fail = async (): Promise<never> => {
+            throw new Error('disk on fire');
+          };
+          if (path === 'usual') {
+            e.store.reserveOrStore = (inbox, _msg, key) => e.store.reserve(inbox, key);
+            e.store.append = fail;
+          } else {
+            e.store.reserveOrStore = fail;
+          }
+          return e;
+        });
+        expect((await postText(odd.t.url, generateKeys().id, 'x')).status).toBe(503);
+      }
     });
   });
 }
