@@ -36,6 +36,10 @@ for (const name of ONLY) {
   if (!SCENARIOS.includes(name)) throw new Error(`--only: unknown scenario ${name}`);
 }
 const runs = (name) => ONLY.includes(name);
+// --post-rate N: the POST scenario and its baseline at N requests/s in all
+// instead of as fast as they go, so CPU per request compares equal work.
+const POST_RATE = argv.includes('--post-rate') ? Number(argv[argv.indexOf('--post-rate') + 1]) : 0;
+if (!(POST_RATE >= 0)) throw new Error('--post-rate: a number of requests per second');
 const ROOT = new URL('..', import.meta.url).pathname;
 // NPCHAT_BENCH_MAIN: another build of the relay (say, the previous commit's dist) for an A/B run.
 const MAIN = process.env.NPCHAT_BENCH_MAIN ?? join(ROOT, 'dist/main.js');
@@ -183,22 +187,27 @@ function post(url, body) {
 
 // ---- scenarios ---------------------------------------------------------------
 /** autocannon: 50 keep-alive connections POSTing 1 KiB; paths cycle over `paths`. */
-async function postLoad(server, paths) {
+async function postLoad(server, paths, rate = 0) {
   const body = 'x'.repeat(1024);
   let i = 0;
+  const load = (duration) =>
+    autocannon({
+      url: server.url,
+      connections: 50,
+      duration,
+      ...(rate > 0 ? { overallRate: rate } : {}),
+      requests: [
+        {
+          method: 'POST',
+          body,
+          setupRequest: (req) => ({ ...req, path: paths[i++ % paths.length] }),
+        },
+      ],
+    });
+  // At a fixed rate the first seconds (JIT warm-up) would weigh on CPU per request: not counted.
+  if (rate > 0) await load(2);
   const cpu0 = cpuSeconds(server.proc.pid);
-  const result = await autocannon({
-    url: server.url,
-    connections: 50,
-    duration: P.duration,
-    requests: [
-      {
-        method: 'POST',
-        body,
-        setupRequest: (req) => ({ ...req, path: paths[i++ % paths.length] }),
-      },
-    ],
-  });
+  const result = await load(P.duration);
   const cpu = cpuSeconds(server.proc.pid) - cpu0;
   return {
     rps: result.requests.average,
@@ -424,6 +433,7 @@ async function main() {
   const results = {
     date: started.toISOString(),
     quick: QUICK,
+    postRate: POST_RATE || null,
     machine: {
       cores: CORES,
       cpu:
@@ -445,7 +455,7 @@ async function main() {
   if (runs('post') || runs('workers')) {
     log('baseline: bare node:http');
     s = await startServer([join(ROOT, 'bench/bare-http.mjs')]);
-    results.baselines.http = await postLoad(s, paths);
+    results.baselines.http = await postLoad(s, paths, POST_RATE);
     await stop(s);
   }
   if (runs('live')) {
@@ -462,7 +472,7 @@ async function main() {
     if (runs('post')) {
       log(`${engine}: POST 1 KiB to offline inboxes`);
       s = await startRelay(engine, redis);
-      r.post = await postLoad(s, paths);
+      r.post = await postLoad(s, paths, POST_RATE);
       await stop(s);
     }
     if (runs('live')) {
@@ -591,7 +601,7 @@ function print(r) {
     ]);
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i].length)));
   console.log(
-    `npchat-relay bench ${r.date}${r.quick ? ' (quick)' : ''}: ${r.machine.cores} cores, ${r.machine.cpu}, node ${r.machine.node}, pinned ${r.machine.pinned}`,
+    `npchat-relay bench ${r.date}${r.quick ? ' (quick)' : ''}${r.postRate ? `, POST at ${r.postRate}/s` : ''}: ${r.machine.cores} cores, ${r.machine.cpu}, node ${r.machine.node}, pinned ${r.machine.pinned}`,
   );
   for (const row of rows)
     console.log(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('  '));
