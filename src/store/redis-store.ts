@@ -101,6 +101,24 @@ local function next_id(seq, now)
 end
 `;
 
+// An earlier request's answer under the idempotency key, { 'done', id, t } or
+// { 'busy' } while it is pending; nil when there is none. Then the next id,
+// the key marked pending with it.
+const RESERVE_ID = `${NEXT_ID}
+local function prior_answer(idem)
+  local prior = redis.call('GET', idem)
+  if not prior then return nil end
+  local pid, pt = string.match(prior, '^(%d+):(%d+):')
+  if pid then return { 'done', pid, pt } end
+  return { 'busy' }
+end
+local function reserve_id(seq, idem, nowMs, useKey)
+  local sid = next_id(seq, nowMs)
+  if useKey == '1' then redis.call('SET', idem, 'p:' .. sid, 'PX', ${PENDING_MS}) end
+  return sid
+end
+`;
+
 // -> { 'new', id, presence, policy or false } | { 'done', id, t } | { 'busy' }
 // (presence: the hub's presence hash of the inbox, HGETALL; policy: the owner's
 // inbox policy (owner/redis.ts); both read in the same step, saving round trips)
@@ -108,24 +126,20 @@ const RESERVE = {
   name: 'npchatReserve',
   keys: ['seq', 'idem', 'presence', 'policy'],
   args: ['now', 'useKey'],
-  lua: `${NEXT_ID}
+  lua: `${RESERVE_ID}
 if useKey == '1' then
-  local prior = redis.call('GET', idem)
-  if prior then
-    local pid, pt = string.match(prior, '^(%d+):(%d+):')
-    if pid then return { 'done', pid, pt } end
-    return { 'busy' }
-  end
+  local prior = prior_answer(idem)
+  if prior then return prior end
 end
-local sid = next_id(seq, tonumber(now))
-if useKey == '1' then redis.call('SET', idem, 'p:' .. sid, 'PX', ${PENDING_MS}) end
+local sid = reserve_id(seq, idem, tonumber(now), useKey)
 return { 'new', sid, redis.call('HGETALL', presence), redis.call('GET', policy) }
 `,
 } as const;
 
 // Stores one message (trimming expired ones first, then the inbox quota):
-// -> { 'ok', id, expiresAt } | { 'full' }. `sid` '' takes the next id.
-const STORE = `${TRIM}${NEXT_ID}
+// -> { 'ok', id, expiresAt } | { 'full' }. `sid` '' takes the next id (next_id
+// must be defined before).
+const STORE = `${TRIM}
 local function store(seq, q, m, x, l, b, idem, sid, nowMs, t, ttlMs, binary, body, useKey, maxMessages, maxBytes, from)
   local tMs = tonumber(t)
   local expiresAt = tMs + tonumber(ttlMs)
@@ -163,7 +177,7 @@ const APPEND = {
   name: 'npchatAppend',
   keys: ['seq', 'q', 'm', 'x', 'l', 'b', 'idem', 'presence'],
   args: ['now', 'id', 't', 'ttlMs', 'binary', 'body', 'useKey', 'maxMessages', 'maxBytes', 'from'],
-  lua: `${STORE}
+  lua: `${NEXT_ID}${STORE}
 local nowMs = tonumber(now)
 if useKey == '1' then
   local prior = redis.call('GET', idem)
@@ -189,15 +203,11 @@ const RESERVE_OR_STORE = {
   name: 'npchatReserveOrStore',
   keys: ['seq', 'q', 'm', 'x', 'l', 'b', 'idem', 'presence', 'policy'],
   args: ['now', 't', 'ttlMs', 'binary', 'body', 'useKey', 'maxMessages', 'maxBytes'],
-  lua: `${STORE}
+  lua: `${RESERVE_ID}${STORE}
 local nowMs = tonumber(now)
 if useKey == '1' then
-  local prior = redis.call('GET', idem)
-  if prior then
-    local pid, pt = string.match(prior, '^(%d+):(%d+):')
-    if pid then return { 'done', pid, pt } end
-    return { 'busy' }
-  end
+  local prior = prior_answer(idem)
+  if prior then return prior end
 end
 local owner = redis.call('GET', policy)
 local nodes = redis.call('HGETALL', presence)
@@ -210,9 +220,7 @@ if alone then
   if r[1] == 'ok' then r[1] = 'stored' end
   return r
 end
-local sid = next_id(seq, nowMs)
-if useKey == '1' then redis.call('SET', idem, 'p:' .. sid, 'PX', ${PENDING_MS}) end
-return { 'new', sid, nodes, owner }
+return { 'new', reserve_id(seq, idem, nowMs, useKey), nodes, owner }
 `,
 } as const;
 
@@ -399,29 +407,38 @@ export class RedisStore implements Store {
     };
   }
 
+  /** The keys of the scripts that store a message (APPEND, RESERVE_OR_STORE). */
+  private storeKeys(inbox: string, idempotencyKey: string | undefined) {
+    return {
+      seq: this.key(inbox, 'seq'),
+      ...this.queueKeys(inbox),
+      idem: this.idempotencyKey(inbox, idempotencyKey ?? ''),
+      presence: presenceKey(this.prefix, inbox),
+    };
+  }
+
+  /** Their arguments that describe the message and the quota. */
+  private storeArgs(msg: Omit<NewMessage, 'id' | 'from'>, idempotencyKey: string | undefined) {
+    return {
+      now: this.now(),
+      t: msg.t,
+      ttlMs: msg.ttlMs,
+      binary: msg.binary ? 1 : 0,
+      body: Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
+      useKey: idempotencyKey === undefined ? 0 : 1,
+      maxMessages: this.quota.maxMessages,
+      maxBytes: this.quota.maxBytes,
+    };
+  }
+
   async reserveOrStore(
     inbox: string,
     msg: Omit<NewMessage, 'id' | 'from'>,
     idempotencyKey?: string,
   ): Promise<StoredOrReserved> {
     const reply = (await this.reserveOrStoreScript(
-      {
-        seq: this.key(inbox, 'seq'),
-        ...this.queueKeys(inbox),
-        idem: this.idempotencyKey(inbox, idempotencyKey ?? ''),
-        presence: presenceKey(this.prefix, inbox),
-        policy: this.key(inbox, 'policy'),
-      },
-      {
-        now: this.now(),
-        t: msg.t,
-        ttlMs: msg.ttlMs,
-        binary: msg.binary ? 1 : 0,
-        body: Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
-        useKey: idempotencyKey === undefined ? 0 : 1,
-        maxMessages: this.quota.maxMessages,
-        maxBytes: this.quota.maxBytes,
-      },
+      { ...this.storeKeys(inbox, idempotencyKey), policy: this.key(inbox, 'policy') },
+      this.storeArgs(msg, idempotencyKey),
     ).catch(unavailable)) as [string, string?, (string | string[])?, (string | null)?];
     const [state, id, third, policy] = reply;
     if (state === 'full') throw inboxFull();
@@ -441,26 +458,11 @@ export class RedisStore implements Store {
   }
 
   async append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended> {
-    const reply = (await this.appendScript(
-      {
-        seq: this.key(inbox, 'seq'),
-        ...this.queueKeys(inbox),
-        idem: this.idempotencyKey(inbox, idempotencyKey ?? ''),
-        presence: presenceKey(this.prefix, inbox),
-      },
-      {
-        now: this.now(),
-        id: msg.id ?? '',
-        t: msg.t,
-        ttlMs: msg.ttlMs,
-        binary: msg.binary ? 1 : 0,
-        body: Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
-        useKey: idempotencyKey === undefined ? 0 : 1,
-        maxMessages: this.quota.maxMessages,
-        maxBytes: this.quota.maxBytes,
-        from: msg.from ?? '',
-      },
-    ).catch(unavailable)) as [string, string?, string?, (string | string[])?];
+    const reply = (await this.appendScript(this.storeKeys(inbox, idempotencyKey), {
+      ...this.storeArgs(msg, idempotencyKey),
+      id: msg.id ?? '',
+      from: msg.from ?? '',
+    }).catch(unavailable)) as [string, string?, string?, (string | string[])?];
     const [state, id, a, b] = reply;
     if (state === 'full') throw inboxFull();
     if (state === 'busy') throw inProgress();
