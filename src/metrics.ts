@@ -2,16 +2,12 @@
  * Prometheus metrics (prom-client), one registry per relay (never the global
  * one), every name prefixed `npchat_`. No label ever carries an inbox id, a
  * key or an address: labels are small fixed sets (result codes, modes,
- * events, engines), so a sender cannot grow the registry.
+ * events, engines), so a sender cannot grow the registry. The counters and
+ * histograms that hot paths touch are this module's own single-label classes
+ * (prom-client's check and hash labels on every call); prom-client formats
+ * them like its own.
  */
-import {
-  collectDefaultMetrics,
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-  type CounterConfiguration,
-} from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { RelayError } from './errors.js';
 import type { Store } from './store/store.js';
 
@@ -28,65 +24,71 @@ const DELIVERY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 360
 interface ExportedValue {
   labels: Record<string, string | number>;
   value: number;
-  metricName: string;
+  /** Histograms name each line (_bucket, _sum, _count); a counter's lines carry its name. */
+  metricName?: string;
 }
 
-/** One result code's POSTs: a count per latency bucket (not cumulative), their sum and count. */
-interface PostSeries {
+/** One label value's observations: a count per bucket (not cumulative), their sum and count. */
+interface Series {
   buckets: number[];
   sum: number;
   count: number;
 }
 
+/** What prom-client's Registry reads of a metric (its Metric type is a class, hence the cast). */
+function register(
+  registry: Registry,
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  values: () => ExportedValue[],
+  reset: () => void,
+): void {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    reset,
+  };
+  registry.registerMetric(metric as never);
+}
+
 /**
- * POST answers by result code, counted (npchat_posts_total) and timed
- * (npchat_post_duration_seconds). prom-client's inc() and observe() check and
- * hash their labels on every call, about 5 µs of a POST's CPU in a profile;
- * here a code finds its series in a map and an observation is a bucket search
- * and three adds. Both metrics are handed to the registry as prom-client
- * metric objects (name, help, type, aggregator, get, reset), so the
- * exposition is prom-client's own.
+ * A histogram with one label, for the hot paths (every POST, every delivered
+ * message). prom-client's observe() checks and hashes its labels on every
+ * call (about 3 µs of a POST in a profile); here a label value finds its
+ * series in a map and an observation is a bucket search and three adds. The
+ * registry gets a metric object of prom-client's shape, so the exposition is
+ * prom-client's own (a unit test compares them). Label values come from
+ * fixed sets (result codes, paths): the map cannot grow with input.
  */
-export class PostMetrics {
-  private readonly series = new Map<string, PostSeries>();
+export class LabeledHistogram {
+  readonly series = new Map<string, Series>();
 
   constructor(
     registry: Registry,
+    private readonly name: string,
+    help: string,
+    private readonly label: string,
     private readonly bounds: readonly number[],
   ) {
-    const series = this.series;
-    const metric = (name: string, help: string, type: string, values: () => unknown[]) => ({
+    register(
+      registry,
       name,
       help,
-      type,
-      aggregator: 'sum',
-      get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
-      reset: () => series.clear(),
-    });
-    const name = 'npchat_post_duration_seconds';
-    const counter = metric(
-      'npchat_posts_total',
-      'POST /{id} answers, by result: "sent" or the error code.',
-      'counter',
-      () => [...series].map(([code, s]) => ({ labels: { code }, value: s.count })),
-    );
-    const histogram = metric(
-      name,
-      'Time from a POST arriving to its answer, by result.',
       'histogram',
-      () => [...series].flatMap(([code, s]) => this.export(name, code, s)),
+      () => [...this.series].flatMap(([value, s]) => this.export(value, s)),
+      () => this.series.clear(),
     );
-    // prom-client's Registry takes any object of this shape (its Metric type is a class).
-    registry.registerMetric(counter as never);
-    registry.registerMetric(histogram as never);
   }
 
-  /** One POST answered with `code` after `seconds`. */
-  observe(code: string, seconds: number): void {
-    let s = this.series.get(code);
+  observe(value: string, seconds: number): void {
+    let s = this.series.get(value);
     if (!s) {
       s = { buckets: new Array<number>(this.bounds.length).fill(0), sum: 0, count: 0 };
-      this.series.set(code, s);
+      this.series.set(value, s);
     }
     const bounds = this.bounds;
     for (let i = 0; i < bounds.length; i++) {
@@ -99,30 +101,89 @@ export class PostMetrics {
     s.count++;
   }
 
-  /** The series as prom-client exports a histogram: cumulative buckets, +Inf, sum, count. */
-  private export(name: string, code: string, s: PostSeries): ExportedValue[] {
+  /** As prom-client exports a histogram: cumulative buckets, +Inf, sum, count. */
+  private export(value: string, s: Series): ExportedValue[] {
+    const { name, label } = this;
     let cumulative = 0;
     const values: ExportedValue[] = this.bounds.map((le, i) => {
       cumulative += s.buckets[i]!;
-      return { labels: { le, code }, value: cumulative, metricName: `${name}_bucket` };
+      return { labels: { le, [label]: value }, value: cumulative, metricName: `${name}_bucket` };
     });
     values.push(
-      { labels: { le: '+Inf', code }, value: s.count, metricName: `${name}_bucket` },
-      { labels: { code }, value: s.sum, metricName: `${name}_sum` },
-      { labels: { code }, value: s.count, metricName: `${name}_count` },
+      { labels: { le: '+Inf', [label]: value }, value: s.count, metricName: `${name}_bucket` },
+      { labels: { [label]: value }, value: s.sum, metricName: `${name}_sum` },
+      { labels: { [label]: value }, value: s.count, metricName: `${name}_count` },
     );
     return values;
+  }
+}
+
+/** A counter with one label, the same way (prom-client's `inc(labels, n)` call shape). */
+export class LabeledCounter<L extends string> {
+  private readonly counts = new Map<string, number>();
+
+  constructor(
+    registry: Registry,
+    name: string,
+    help: string,
+    private readonly label: L,
+  ) {
+    register(
+      registry,
+      name,
+      help,
+      'counter',
+      () => [...this.counts].map(([value, n]) => ({ labels: { [label]: value }, value: n })),
+      () => this.counts.clear(),
+    );
+  }
+
+  inc(labels: Record<L, string>, n = 1): void {
+    const value = labels[this.label];
+    this.counts.set(value, (this.counts.get(value) ?? 0) + n);
+  }
+}
+
+/**
+ * POST answers by result code: counted (npchat_posts_total) and timed
+ * (npchat_post_duration_seconds), one observation per POST feeding both.
+ */
+export class PostMetrics {
+  private readonly seconds: LabeledHistogram;
+
+  constructor(registry: Registry, bounds: readonly number[]) {
+    // The counter first: the registry lists metrics in the order they came.
+    register(
+      registry,
+      'npchat_posts_total',
+      'POST /{id} answers, by result: "sent" or the error code.',
+      'counter',
+      () => [...this.seconds.series].map(([code, s]) => ({ labels: { code }, value: s.count })),
+      () => this.seconds.series.clear(),
+    );
+    this.seconds = new LabeledHistogram(
+      registry,
+      'npchat_post_duration_seconds',
+      'Time from a POST arriving to its answer, by result.',
+      'code',
+      bounds,
+    );
+  }
+
+  /** One POST answered with `code` after `seconds`. */
+  observe(code: string, seconds: number): void {
+    this.seconds.observe(code, seconds);
   }
 }
 
 export class Metrics {
   readonly registry = new Registry();
   readonly posts: PostMetrics;
-  readonly handshakes: Counter<'result'>;
-  readonly messages: Counter<'event'>;
-  readonly deliverySeconds: Histogram<'path'>;
-  readonly rateLimited: Counter<'limit'>;
-  readonly storeErrors: Counter<'op'>;
+  readonly handshakes: LabeledCounter<'result'>;
+  readonly messages: LabeledCounter<'event'>;
+  readonly deliverySeconds: LabeledHistogram;
+  readonly rateLimited: LabeledCounter<'limit'>;
+  readonly storeErrors: LabeledCounter<'op'>;
 
   constructor(options: {
     /** Open sockets by mode (`handshake`, `legacy`, `ack`), read at scrape time. */
@@ -130,36 +191,38 @@ export class Metrics {
     store: Store;
   }) {
     const registry = this.registry;
-    const counter = <T extends string>(c: CounterConfiguration<T>) =>
-      new Counter<T>({ ...c, registers: [registry] });
     this.posts = new PostMetrics(registry, LATENCY_BUCKETS);
-    this.handshakes = counter({
-      name: 'npchat_handshakes_total',
-      help: 'WebSocket handshakes, by result: "ok" or the error code.',
-      labelNames: ['result'],
-    });
-    this.messages = counter({
-      name: 'npchat_messages_total',
-      help: 'Messages by event: delivered_live, flushed (from the store), stored, expired (noticed by a lease or sweep), acknowledged, refused_quota.',
-      labelNames: ['event'],
-    });
-    this.deliverySeconds = new Histogram({
-      name: 'npchat_delivery_latency_seconds',
-      help: 'Time from a message being posted to its frame being written, by path (live or stored).',
-      labelNames: ['path'],
-      buckets: DELIVERY_BUCKETS,
-      registers: [registry],
-    });
-    this.rateLimited = counter({
-      name: 'npchat_rate_limited_total',
-      help: 'Requests refused by a limit, by limit: post, inbox, challenge, auth, connection, socket.',
-      labelNames: ['limit'],
-    });
-    this.storeErrors = counter({
-      name: 'npchat_store_errors_total',
-      help: 'Store operations that failed (store unreachable or full), by operation.',
-      labelNames: ['op'],
-    });
+    this.handshakes = new LabeledCounter(
+      registry,
+      'npchat_handshakes_total',
+      'WebSocket handshakes, by result: "ok" or the error code.',
+      'result',
+    );
+    this.messages = new LabeledCounter(
+      registry,
+      'npchat_messages_total',
+      'Messages by event: delivered_live, flushed (from the store), stored, expired (noticed by a lease or sweep), acknowledged, refused_quota.',
+      'event',
+    );
+    this.deliverySeconds = new LabeledHistogram(
+      registry,
+      'npchat_delivery_latency_seconds',
+      'Time from a message being posted to its frame being written, by path (live or stored).',
+      'path',
+      DELIVERY_BUCKETS,
+    );
+    this.rateLimited = new LabeledCounter(
+      registry,
+      'npchat_rate_limited_total',
+      'Requests refused by a limit, by limit: post, inbox, challenge, auth, connection, socket.',
+      'limit',
+    );
+    this.storeErrors = new LabeledCounter(
+      registry,
+      'npchat_store_errors_total',
+      'Store operations that failed (store unreachable or full), by operation.',
+      'op',
+    );
     new Gauge({
       name: 'npchat_sockets_open',
       help: 'Open owner WebSockets on this relay, by mode: handshake (not yet authenticated), legacy, ack.',

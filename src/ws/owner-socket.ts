@@ -295,7 +295,7 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     return write.then((written) => {
       if (written) {
         this.deps.metrics.messages.inc({ event: 'delivered_live' });
-        this.deps.metrics.deliverySeconds.observe({ path: 'live' }, (Date.now() - msg.t) / 1000);
+        this.deps.metrics.deliverySeconds.observe('live', (Date.now() - msg.t) / 1000);
         this.deps.logger.debug('delivered live');
       }
       return written;
@@ -361,7 +361,7 @@ export class OwnerSocket implements LiveSink, FrameWriter {
       const now = Date.now();
       batch.forEach((m, i) => {
         if (results[i]) {
-          this.deps.metrics.deliverySeconds.observe({ path: 'stored' }, (now - m.t) / 1000);
+          this.deps.metrics.deliverySeconds.observe('stored', (now - m.t) / 1000);
         }
       });
       this.deps.metrics.messages.inc({ event: 'flushed' }, written.length);

@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { PostMetrics } from '../../src/metrics.js';
+import { LabeledCounter, LabeledHistogram, PostMetrics } from '../../src/metrics.js';
 
 const BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -68,5 +68,59 @@ describe('PostMetrics', () => {
     expect(await registry.metrics()).toContain('npchat_posts_total{code="sent"} 1');
     registry.resetMetrics();
     expect(await registry.metrics()).toBe(await reference([]).metrics());
+  });
+});
+
+describe('LabeledCounter and LabeledHistogram', () => {
+  const DELIVERY = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 86400];
+
+  async function both(feed: {
+    inc: (labels: { event: string }, n?: number) => void;
+    observe: (path: string, s: number) => void;
+  }) {
+    feed.inc({ event: 'stored' });
+    feed.inc({ event: 'flushed' }, 100);
+    feed.inc({ event: 'stored' }, 2);
+    feed.observe('live', 0.0004);
+    feed.observe('stored', 5);
+    feed.observe('stored', 90_000);
+    feed.observe('stored', 100_000);
+  }
+
+  it('expose the same text and JSON as prom-client Counter and Histogram', async () => {
+    const ours = new Registry();
+    const counter = new LabeledCounter(ours, 'npchat_messages_total', 'Messages.', 'event');
+    const histogram = new LabeledHistogram(
+      ours,
+      'npchat_delivery_latency_seconds',
+      'Latency.',
+      'path',
+      DELIVERY,
+    );
+    await both({
+      inc: (l, n) => counter.inc(l, n),
+      observe: (p, s) => histogram.observe(p, s),
+    });
+
+    const theirs = new Registry();
+    const c = new Counter({
+      name: 'npchat_messages_total',
+      help: 'Messages.',
+      labelNames: ['event'],
+      registers: [theirs],
+    });
+    const h = new Histogram({
+      name: 'npchat_delivery_latency_seconds',
+      help: 'Latency.',
+      labelNames: ['path'],
+      buckets: DELIVERY,
+      registers: [theirs],
+    });
+    await both({ inc: (l, n) => c.inc(l, n), observe: (path, s) => h.observe({ path }, s) });
+
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    const plain = (metrics: unknown) =>
+      JSON.parse(JSON.stringify(metrics, (k, v: unknown) => (k === 'exemplar' ? undefined : v)));
+    expect(plain(await ours.getMetricsAsJSON())).toEqual(plain(await theirs.getMetricsAsJSON()));
   });
 });
