@@ -200,7 +200,7 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
   }
   server.on('request', (req, res) => {
     inFlight++;
-    res.once('close', requestClosed);
+    res.on('close', requestClosed); // 'close' comes once: no once() wrapper needed
     if (closing) res.setHeader('Connection', 'close');
     router(req, res, addressOf(req)).catch((err: unknown) => {
       log.error({ err }, 'request handler failed');

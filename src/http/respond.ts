@@ -41,6 +41,7 @@ function send(
   extra?: Record<string, string>,
 ): void {
   const headers: Record<string, string | number> = {
+    // CORS_HEADERS, written out
     'Access-Control-Allow-Origin': '*',
     'Access-Control-Expose-Headers': 'Retry-After',
     'Content-Type': type,

@@ -152,7 +152,7 @@ describe('POST /{id}', () => {
     expect(r.headers.get('access-control-allow-headers')).toContain('TTL');
   });
 
-  it('CORS: every answer carries Access-Control-Allow-Origin: *', async () => {
+  it('CORS: every answer carries Access-Control-Allow-Origin: *, exposes Retry-After, is not cached', async () => {
     for (const r of [
       await call('POST', `/${ID}`, { body: 'x' }),
       await call('GET', '/health'),
@@ -160,6 +160,9 @@ describe('POST /{id}', () => {
       await call('GET', '/nope/nope'),
     ]) {
       expect(r.headers.get('access-control-allow-origin')).toBe('*');
+      // A browser reads Retry-After only if it is exposed.
+      expect(r.headers.get('access-control-expose-headers')).toBe('Retry-After');
+      expect(r.headers.get('cache-control')).toBe('no-store');
     }
   });
 });
