@@ -187,19 +187,13 @@ export async function handlePost(
   sendSent(res, msg.id, msg.t);
 }
 
-/** POST /{id}, counted and timed by result. */
-export async function countedPost(
-  req: IncomingMessage,
-  res: ServerResponse,
-  inbox: string,
-  query: URLSearchParams,
-  address: string,
-  deps: IngressDeps,
-): Promise<void> {
+/** POST /{id} (handlePost's arguments), counted and timed by result. */
+export async function countedPost(...args: Parameters<typeof handlePost>): Promise<void> {
+  const deps = args[5];
   const started = process.hrtime.bigint();
   let code = 'sent';
   try {
-    await handlePost(req, res, inbox, query, address, deps);
+    await handlePost(...args);
   } catch (err) {
     code = toRelayError(err).code;
     throw err;

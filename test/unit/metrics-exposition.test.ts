@@ -4,6 +4,10 @@ import { LabeledCounter, LabeledHistogram, PostMetrics } from '../../src/metrics
 
 const BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
+/** JSON exposition without prom-client's `exemplar: null` on each bucket (exemplars are off): not a value. */
+const plain = (metrics: unknown): unknown =>
+  JSON.parse(JSON.stringify(metrics, (k, v: unknown) => (k === 'exemplar' ? undefined : v)));
+
 /** The same observations through prom-client's own Counter and Histogram. */
 function reference(observations: [string, number][]): Registry {
   const registry = new Registry();
@@ -54,9 +58,6 @@ describe('PostMetrics', () => {
     for (const [code, s] of observations) posts.observe(code, s);
     const ours = await registry.getMetricsAsJSON();
     const theirs = await reference(observations).getMetricsAsJSON();
-    // prom-client adds `exemplar: null` to each bucket (exemplars are off): not a value.
-    const plain = (metrics: unknown) =>
-      JSON.parse(JSON.stringify(metrics, (k, v: unknown) => (k === 'exemplar' ? undefined : v)));
     expect(plain(ours)).toEqual(plain(theirs));
   });
 
@@ -74,7 +75,7 @@ describe('PostMetrics', () => {
 describe('LabeledCounter and LabeledHistogram', () => {
   const DELIVERY = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 86400];
 
-  async function both(feed: {
+  function both(feed: {
     inc: (labels: { event: string }, n?: number) => void;
     observe: (path: string, s: number) => void;
   }) {
@@ -97,7 +98,7 @@ describe('LabeledCounter and LabeledHistogram', () => {
       'path',
       DELIVERY,
     );
-    await both({
+    both({
       inc: (l, n) => counter.inc(l, n),
       observe: (p, s) => histogram.observe(p, s),
     });
@@ -116,11 +117,9 @@ describe('LabeledCounter and LabeledHistogram', () => {
       buckets: DELIVERY,
       registers: [theirs],
     });
-    await both({ inc: (l, n) => c.inc(l, n), observe: (path, s) => h.observe({ path }, s) });
+    both({ inc: (l, n) => c.inc(l, n), observe: (path, s) => h.observe({ path }, s) });
 
     expect(await ours.metrics()).toBe(await theirs.metrics());
-    const plain = (metrics: unknown) =>
-      JSON.parse(JSON.stringify(metrics, (k, v: unknown) => (k === 'exemplar' ? undefined : v)));
     expect(plain(await ours.getMetricsAsJSON())).toEqual(plain(await theirs.getMetricsAsJSON()));
   });
 });
