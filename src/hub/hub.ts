@@ -8,7 +8,7 @@
  *   node, and resolves true only once at least one sink has written it to
  *   its socket (PROTOCOL.md §2: "200 is a promise"). It resolves false when
  *   no sink wrote it within the write timeout (none there, all closed, slow,
- *   busy flushing, or a node that does not answer), so that the caller stores
+ *   or a node that does not answer), so that the caller stores
  *   it; and also whenever an ack-mode sink is subscribed anywhere: ack mode
  *   receives every message from the store (§3.3), so the caller must store
  *   it; legacy sinks of that inbox are then not offered it live either (they
@@ -37,7 +37,8 @@ export interface LiveSink {
   /**
    * Writes the message as one frame. Resolves true once the frame was
    * written to the socket, false when it was not or cannot be (closed, over
-   * the buffer limit, flushing stored messages). Never rejects.
+   * the buffer limit). A sink that is flushing stored messages writes it
+   * right after them. Never rejects.
    */
   deliver(msg: LiveMessage): Promise<boolean>;
   /** Messages were stored for this inbox: flush them. */

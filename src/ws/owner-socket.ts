@@ -4,9 +4,15 @@
  * class runs the handshake, the flush loop (lease a batch, write it corked,
  * settle it) and the live path, the same for both modes.
  *
- * States: `handshake` -> `live` -> `closed`. While a flush runs, a live
- * message is refused (the hub then stores it and the flush picks it up in
- * order), so live messages always follow the stored ones.
+ * States: `handshake` -> `live` -> `closed`. While a flush runs (and while
+ * the hub subscription is being made), a live message is held, and written
+ * as soon as the flush ends, so live messages always follow the stored ones
+ * and every socket of the owner gets every live message, even one that
+ * another socket took at once. Held messages are bounded by the socket's
+ * buffer limit (bytes held plus bytes buffered); past it they are refused, as
+ * for a socket over that limit. A held message whose stored copy the flush
+ * leases (the hub stored it when no socket wrote it in time) is written once,
+ * in the flush's order.
  *
  * Bounded work per socket: handshake frames run one after another; while
  * QUEUE_PAUSE of them wait, the socket is paused (TCP backpressure on the
@@ -42,6 +48,13 @@ export const CLOSE_GRACE_MS = 1000;
 const DRAIN_POLL_MS = 50;
 const FLUSH_RETRY_MS = 1000;
 const SETTLED: Promise<void> = Promise.resolve();
+const REFUSED: Promise<boolean> = Promise.resolve(false);
+
+/** A live message that came during a flush, and who waits for its write. */
+interface Held {
+  msg: LiveMessage;
+  written: (ok: boolean) => void;
+}
 
 /** Where a socket finds its OwnerSocket (set once, by the constructor). */
 const OWNER = Symbol('npchat.ownerSocket');
@@ -89,6 +102,9 @@ export class OwnerSocket implements LiveSink, FrameWriter {
   private unsubscribe: (() => void) | null = null;
   private flushing = false;
   private flushAgain = false;
+  /** Live messages that came while flushing, by id (made at the first one). */
+  private held: Map<string, Held> | null = null;
+  private heldBytes = 0;
   private drainWait: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -284,14 +300,15 @@ export class OwnerSocket implements LiveSink, FrameWriter {
   }
 
   deliver(msg: LiveMessage): Promise<boolean> {
-    const write =
-      this.flushing ||
+    if (
       this.state !== 'live' ||
       this.ws.readyState !== this.ws.OPEN ||
       this.ws.bufferedAmount > this.deps.maxBufferedBytes
-        ? null
-        : this.delivery!.live(msg, this);
-    if (!write) return Promise.resolve(false);
+    ) {
+      return REFUSED;
+    }
+    const write = this.flushing ? this.hold(msg) : this.delivery!.live(msg, this);
+    if (!write) return REFUSED;
     return write.then((written) => {
       if (written) {
         this.deps.metrics.messages.inc({ event: 'delivered_live' });
@@ -300,6 +317,47 @@ export class OwnerSocket implements LiveSink, FrameWriter {
       }
       return written;
     });
+  }
+
+  /** Keeps a live message until the flush ends (null: refused, over the buffer limit or ack mode). */
+  private hold(msg: LiveMessage): Promise<boolean> | null {
+    const size = msg.body.length;
+    if (
+      this.delivery!.ackMode ||
+      this.ws.bufferedAmount + this.heldBytes + size > this.deps.maxBufferedBytes
+    ) {
+      return null;
+    }
+    const held = (this.held ??= new Map());
+    if (held.has(msg.id)) return null; // the same message offered twice: the first one is written
+    this.heldBytes += size;
+    return new Promise((written) => held.set(msg.id, { msg, written }));
+  }
+
+  /** The held message `id`, taken out of the hold (the flush writes its stored copy). */
+  private unhold(id: string): Held | undefined {
+    const h = this.held?.get(id);
+    if (h) {
+      this.held!.delete(id);
+      this.heldBytes -= h.msg.body.length;
+    }
+    return h;
+  }
+
+  /** Writes what was held during the flush that just ended (corked: one write), in order. */
+  private writeHeld(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    this.heldBytes = 0;
+    const open = this.state === 'live' && this.ws.readyState === this.ws.OPEN;
+    this.socket?.cork();
+    for (const { msg, written } of held.values()) {
+      const write = open ? this.delivery!.live(msg, this) : null;
+      if (write) void write.then(written);
+      else written(false);
+    }
+    this.socket?.uncork();
   }
 
   wake(): void {
@@ -322,6 +380,7 @@ export class OwnerSocket implements LiveSink, FrameWriter {
         }
       })
       .finally(() => {
+        this.writeHeld();
         this.flushing = false;
         // A wake that came after the loop's last check (or while subscribing)
         // would otherwise be lost until the next heartbeat.
@@ -351,7 +410,13 @@ export class OwnerSocket implements LiveSink, FrameWriter {
   private async sendStored(batch: StoredMessage[]): Promise<void> {
     const delivery = this.delivery!;
     this.socket?.cork();
-    const writes = batch.map((m) => delivery.write(m, this));
+    const writes = batch.map((m) => {
+      const write = delivery.write(m, this);
+      // Held live and stored (the hub gave up waiting): this write serves both.
+      const held = this.held && this.unhold(m.id);
+      if (held) void write.then(held.written);
+      return write;
+    });
     this.socket?.uncork();
     const results = await Promise.all(writes);
     const written = batch.filter((_, i) => results[i]).map((m) => m.id);
@@ -403,6 +468,7 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     }
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.writeHeld(); // refuses them all: the socket is gone
     // Unacknowledged (ack mode): available to the next session at once, and
     // another socket of the owner may be online: let it take them now.
     this.delivery

@@ -186,19 +186,118 @@ describe('Session delivery', () => {
     expect(await published).toBe(true);
   });
 
-  it('refuses live messages during a flush, so they are stored and follow the stored ones', async () => {
+  it('holds live messages during a flush and writes them after the stored ones', async () => {
     const s = setup();
     await s.append('stored');
     s.ws.holdWrites = true;
     await s.handshake();
+    await waitFor(() => s.ws.held.length === 1); // the flush is writing 'stored'
+    let settled = false;
+    const published = s.hub.publish(s.keys.id, s.live('live')).then((r) => {
+      settled = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false); // held, not refused: the POST waits for the write
+    expect(s.ws.held).toHaveLength(1);
+    s.ws.holdWrites = false;
+    s.ws.completeHeld(1);
+    expect(await published).toBe(true);
+    expect(s.ws.sent).toEqual(['stored', 'live']);
+    expect(await s.left()).toEqual([]); // taken live: nothing stored
+  });
+
+  it("every socket of the owner gets a live message that came during one socket's flush", async () => {
+    const a = setup();
+    const b = setup(1_000_000, a);
+    await a.handshake();
+    await waitFor(() => !a.session['flushing' as keyof OwnerSocket]);
+    await a.append('stored');
+    b.ws.holdWrites = true;
+    await b.handshake();
+    await waitFor(() => b.ws.held.length === 1); // B flushes 'stored'
+    // A writes it at once, so the POST is answered as delivered and nothing is
+    // stored: B must still get it, after its flush.
+    expect(await a.hub.publish(a.keys.id, a.live('one'))).toBe(true);
+    expect(a.ws.sent).toEqual(['one']);
+    b.ws.holdWrites = false;
+    b.ws.completeHeld(1);
+    await waitFor(() => b.ws.sent.length === 2);
+    expect(b.ws.sent).toEqual(['stored', 'one']);
+    expect(await a.hub.publish(a.keys.id, a.live('two'))).toBe(true);
+    await waitFor(() => b.ws.sent.length === 3 && a.ws.sent.length === 2);
+    expect(b.ws.sent).toEqual(['stored', 'one', 'two']);
+    expect(a.ws.sent).toEqual(['one', 'two']);
+  });
+
+  it('refuses live messages past the buffer limit while flushing (held bytes count)', async () => {
+    const s = setup(1000);
+    await s.append('stored');
+    s.ws.holdWrites = true;
+    await s.handshake();
     await waitFor(() => s.ws.held.length === 1);
-    expect(await s.hub.publish(s.keys.id, s.live('live'))).toBe(false);
-    await s.append('live');
+    const big = (text: string) => ({ ...s.live(text), body: Buffer.alloc(600, text) });
+    const first = s.hub.publish(s.keys.id, big('a')); // 600 held: fits
+    // 600 + 600 > 1000: refused at once, so the caller stores it.
+    expect(await s.hub.publish(s.keys.id, big('b'))).toBe(false);
+    s.ws.holdWrites = false;
+    s.ws.completeHeld(1);
+    expect(await first).toBe(true);
+    expect(s.ws.sent.map((m) => m[0])).toEqual(['s', 'a']);
+  });
+
+  it('a held message whose stored copy the flush leases is written once, in order', async () => {
+    const s = setup();
+    await s.append('first');
+    s.ws.holdWrites = true;
+    await s.handshake();
+    await waitFor(() => s.ws.held.length === 1);
+    // The hub waits WRITE_TIMEOUT_MS for the held write, then answers "not
+    // taken"; the caller stores the message under the id it reserved.
+    const reserved = await s.store.reserve(s.keys.id);
+    const msg = { ...s.live('again'), id: reserved.id! };
+    expect(await s.hub.publish(s.keys.id, msg)).toBe(false);
+    await s.store.append(s.keys.id, { ...msg, body: Buffer.from('again') });
     void s.hub.notifyStored(s.keys.id);
     s.ws.holdWrites = false;
     s.ws.completeHeld(1);
-    await waitFor(() => s.ws.sent.length === 2);
-    expect(s.ws.sent).toEqual(['stored', 'live']);
+    await waitFor(async () => (await s.left()).length === 0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.ws.sent).toEqual(['first', 'again']);
+  });
+
+  it('a socket that closes while holding live messages refuses them (the caller stores them)', async () => {
+    const a = setup();
+    await a.append('stored');
+    a.ws.holdWrites = true;
+    await a.handshake();
+    await waitFor(() => a.ws.held.length === 1); // flushing
+    // The socket's own answers (the hub would give up after WRITE_TIMEOUT_MS anyway).
+    const duringFlush = a.session.deliver(a.live('held in a flush'));
+    a.ws.die();
+    expect(await duringFlush).toBe(false);
+
+    // Closed while its hub subscription is still being made (no flush runs yet).
+    const b = setup();
+    let resolveSubscribe!: () => void;
+    const realSubscribe = b.hub.subscribe.bind(b.hub);
+    b.hub.subscribe = async (inbox, sink) => {
+      await new Promise<void>((r) => (resolveSubscribe = r));
+      return realSubscribe(inbox, sink);
+    };
+    b.frame({ get: 'challenge' });
+    await waitFor(() => b.ws.sent.length === 1);
+    const { challenge } = JSON.parse(b.ws.sent.pop()!) as {
+      challenge: { txt: string; sig: string };
+    };
+    b.frame(solutionFor(b.keys, challenge));
+    await waitFor(() => resolveSubscribe !== undefined);
+    const duringSubscribe = b.session.deliver(b.live('held while subscribing'));
+    b.ws.die();
+    expect(await duringSubscribe).toBe(false);
+    resolveSubscribe();
+    expect(a.ws.sent).toEqual([]);
+    expect(b.ws.sent).toEqual([]);
   });
 
   it('reads the store only after the hub subscription resolved (the ordering premise)', async () => {
