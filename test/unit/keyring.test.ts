@@ -20,10 +20,15 @@ describe('ChallengeKeyring', () => {
   });
 
   it('every challenge carries fresh randomness', async () => {
-    const ring = new ChallengeKeyring({ freshKey: 1000, challengeTtlMs: 30_000 });
+    // A frozen clock and one key: only the 16 random bytes can tell them apart.
+    // 600 challenges draw from the nonce pool across two refills.
+    const { now } = clock();
+    const ring = new ChallengeKeyring({ freshKey: 1000, challengeTtlMs: 30_000, now });
     const seen = new Set<string>();
-    for (let i = 0; i < 200; i++) seen.add((await ring.issue(ID)).txt);
-    expect(seen.size).toBe(200);
+    for (let i = 0; i < 600; i++) {
+      seen.add(encodeB64url(decodeB64url((await ring.issue(ID)).txt)!.subarray(17)));
+    }
+    expect(seen.size).toBe(600);
   });
 
   it('replaces the key after freshKey challenges and keeps old keys until their challenges expire', async () => {
