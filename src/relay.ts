@@ -37,6 +37,10 @@ export const VERSION: string =
 /** Where a connection keeps the address key it counts under. */
 const ADDRESS_KEY = Symbol('npchat.addressKey');
 
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
 /** How long listen() waits for Redis before serving anyway (with /ready 503). */
 const STARTUP_WAIT_MS = 5000;
 
@@ -208,7 +212,7 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     });
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket); // shared: no closure kept per socket
     try {
       if (closing) return refuseUpgrade(socket, new RelayError('going_away'));
       const inbox = upgradeInbox(table, parseTarget(req.url).path);

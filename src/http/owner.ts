@@ -202,9 +202,8 @@ async function longPoll(
     deliver: async () => false,
     wake: () => notify(),
   };
-  let unsubscribe: (() => void) | null = null;
   try {
-    unsubscribe = await deps.hub.subscribe(inbox, sink);
+    await deps.hub.subscribe(inbox, sink);
     const deadline = Date.now() + waitMs;
     for (;;) {
       // Subscribed first, then read: a message stored after this read wakes us.
@@ -221,7 +220,7 @@ async function longPoll(
       });
     }
   } finally {
-    unsubscribe?.();
+    deps.hub.unsubscribe(inbox, sink);
     const left = (polls.get(inbox) ?? 1) - 1;
     if (left <= 0) polls.delete(inbox);
     else polls.set(inbox, left);

@@ -17,7 +17,7 @@
  *   (live and from the store), never lost.
  * - `notifyStored` wakes every sink of the inbox, on any node, so that it
  *   flushes the store. Call it after the append has completed.
- * - `subscribe` resolves, with the function that unsubscribes, once the sink
+ * - `subscribe` resolves once the sink
  *   is reachable by `publish` and `notifyStored` from every node: a session
  *   reads the store only after that (see the ordering argument in redis-hub.ts).
  */
@@ -52,7 +52,13 @@ export type LocalDelivery = 'taken' | 'refused' | 'ack';
 export const WRITE_TIMEOUT_MS = 250;
 
 export interface Hub {
-  subscribe(inbox: string, sink: LiveSink): Promise<() => void>;
+  subscribe(inbox: string, sink: LiveSink): Promise<void>;
+  /**
+   * Undoes `subscribe` (a sink not subscribed: nothing happens). A method,
+   * not a function handed back per subscription: an idle socket keeps no
+   * closure for it.
+   */
+  unsubscribe(inbox: string, sink: LiveSink): void;
   /**
    * `present`: the nodes present for the inbox as the store read them when it
    * reserved the message's id (`Reservation.present`); the hub then does not

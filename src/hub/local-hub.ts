@@ -16,19 +16,22 @@ export class LocalHub implements Hub {
   /** inbox -> its sink, or a set of them when there are several (most inboxes have one). */
   private readonly sinks = new Map<string, LiveSink | Set<LiveSink>>();
 
-  async subscribe(inbox: string, sink: LiveSink): Promise<() => void> {
-    return this.subscribeLocal(inbox, sink);
+  async subscribe(inbox: string, sink: LiveSink): Promise<void> {
+    this.subscribeLocal(inbox, sink);
   }
 
-  protected subscribeLocal(inbox: string, sink: LiveSink): () => void {
+  unsubscribe(inbox: string, sink: LiveSink): void {
+    this.unsubscribeLocal(inbox, sink);
+  }
+
+  protected subscribeLocal(inbox: string, sink: LiveSink): void {
     const held = this.sinks.get(inbox);
     if (!held) this.sinks.set(inbox, sink);
     else if (held instanceof Set) held.add(sink);
     else if (held !== sink) this.sinks.set(inbox, new Set([held, sink]));
-    return () => this.unsubscribeLocal(inbox, sink);
   }
 
-  private unsubscribeLocal(inbox: string, sink: LiveSink): void {
+  protected unsubscribeLocal(inbox: string, sink: LiveSink): void {
     const held = this.sinks.get(inbox);
     if (held === sink) {
       this.sinks.delete(inbox);

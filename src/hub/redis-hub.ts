@@ -164,8 +164,8 @@ export class RedisHub extends LocalHub {
     return liveNodes(Object.entries(all).flat());
   }
 
-  override async subscribe(inbox: string, sink: LiveSink): Promise<() => void> {
-    const off = this.subscribeLocal(inbox, sink);
+  override async subscribe(inbox: string, sink: LiveSink): Promise<void> {
+    this.subscribeLocal(inbox, sink);
     try {
       await this.setPresence(inbox);
     } catch (err) {
@@ -173,10 +173,12 @@ export class RedisHub extends LocalHub {
       // the periodic refresh writes the presence.
       this.logger.warn({ err: (err as Error).message }, 'presence write failed');
     }
-    return () => {
-      off();
-      if (!this.hasLocal(inbox) && !this.closed) void this.clearPresence(inbox);
-    };
+  }
+
+  override unsubscribe(inbox: string, sink: LiveSink): void {
+    const had = this.hasLocal(inbox);
+    this.unsubscribeLocal(inbox, sink);
+    if (had && !this.hasLocal(inbox) && !this.closed) void this.clearPresence(inbox);
   }
 
   override async publish(

@@ -99,7 +99,8 @@ export class OwnerSocket implements LiveSink, FrameWriter {
   private issued: Challenge[] | null = [];
   /** Until the handshake is done (then dropped: nothing kept per idle socket). */
   private handshakeTimer: NodeJS.Timeout | null;
-  private unsubscribe: (() => void) | null = null;
+  /** Subscribed to the hub (from the end of the handshake until closed). */
+  private subscribed = false;
   private flushing = false;
   private flushAgain = false;
   /** Live messages that came while flushing, by id (made at the first one). */
@@ -279,6 +280,8 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     this.handshakeTimer = null;
     this.state = 'live';
     this.issued = null;
+    // The handshake's frame chain is done with: no settled promise kept per idle socket.
+    this.frames = SETTLED;
     // Subscribe before reading the store: a POST that finds no socket stores
     // the message and then wakes us, so nothing falls between the two (the
     // ordering argument is in hub/redis-hub.ts). 'handshake done' follows the
@@ -286,13 +289,13 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     // messages that arrive meanwhile wait, as during a flush, and so follow
     // both 'handshake done' and the stored messages.
     this.flushing = true;
-    const unsubscribe = await this.deps.hub.subscribe(this.inbox, this);
+    await this.deps.hub.subscribe(this.inbox, this);
     this.flushing = false;
     if (this.state !== 'live') {
-      unsubscribe();
+      this.deps.hub.unsubscribe(this.inbox, this);
       return;
     }
-    this.unsubscribe = unsubscribe;
+    this.subscribed = true;
     this.ws.send('{"message":"handshake done"}');
     this.deps.metrics.handshakes.inc({ result: 'ok' });
     this.deps.logger.debug({ ack: this.ackMode }, 'handshake done');
@@ -466,8 +469,8 @@ export class OwnerSocket implements LiveSink, FrameWriter {
       this.drainWait.resolve();
       this.drainWait = null;
     }
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    if (this.subscribed) this.deps.hub.unsubscribe(this.inbox, this);
+    this.subscribed = false;
     this.writeHeld(); // refuses them all: the socket is gone
     // Unacknowledged (ack mode): available to the next session at once, and
     // another socket of the owner may be online: let it take them now.

@@ -107,9 +107,9 @@ function hubContract(name: string, nodes: () => Promise<Nodes>, slack: number): 
 
     run('after unsubscribe: nothing offered, nobody woken, localCount 0', async ({ a, b }) => {
       const s = sink();
-      const off = await b.subscribe(INBOX, s);
+      await b.subscribe(INBOX, s);
       expect(b.localCount(INBOX)).toBe(1);
-      off();
+      b.unsubscribe(INBOX, s);
       expect(b.localCount(INBOX)).toBe(0);
       await new Promise((r) => setTimeout(r, 50));
       expect(await a.publish(INBOX, msg)).toBe(false);

@@ -75,12 +75,12 @@ describe('LocalHub', () => {
   it('notifyStored wakes the sinks of the inbox; unsubscribe stops offers', async () => {
     const hub = new LocalHub();
     const s = sink(true);
-    const off = await hub.subscribe('a', s);
+    await hub.subscribe('a', s);
     expect(hub.localCount('a')).toBe(1);
     await hub.notifyStored('a');
     await hub.notifyStored('b');
     expect(s.woken).toBe(1);
-    off();
+    hub.unsubscribe('a', s);
     expect(hub.localCount('a')).toBe(0);
     expect(await hub.publish('a', msg)).toBe(false);
     expect(s.offered).toBe(0);
