@@ -48,3 +48,23 @@ it('memory store: sweep deletes expired messages and empty inboxes', async () =>
   expect(await store.lease('a', 10, 10)).toEqual([]);
   await store.close();
 });
+
+it('memory store: a stored body keeps no larger buffer alive (a pooled slice is copied)', async () => {
+  const store = new MemoryStore({ cleanPeriodMs: 60_000, policyOf: () => null });
+  // What the body reader hands over for a small body: a slice of a shared slab.
+  const pooled = Buffer.concat([Buffer.from('tiny')]);
+  expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length);
+  await store.append('a', { ...msg('x'), body: pooled });
+  expect((await store.reserveOrStore('b', { ...msg('x'), body: pooled })).stored).toBeDefined();
+  const own = Buffer.from('exact'); // allocUnsafeSlow-like: no copy needed
+  const exact = new Uint8Array(own);
+  await store.append('c', { ...msg('x'), body: exact });
+  for (const inbox of ['a', 'b']) {
+    const [m] = await store.lease(inbox, 1, 10_000);
+    expect(Buffer.from(m!.body).toString()).toBe('tiny');
+    expect(m!.body.buffer.byteLength).toBe(4);
+  }
+  const [c] = await store.lease('c', 1, 10_000);
+  expect(c!.body).toBe(exact);
+  await store.close();
+});
