@@ -8,18 +8,18 @@
  *   node, and resolves true only once at least one sink has written it to
  *   its socket (PROTOCOL.md §2: "200 is a promise"). It resolves false when
  *   no sink wrote it within the write timeout (none there, all closed, slow,
- *   or a node that does not answer), so that the caller stores
- *   it; and also whenever an ack-mode sink is subscribed anywhere: ack mode
- *   receives every message from the store (§3.3), so the caller must store
- *   it; legacy sinks of that inbox are then not offered it live either (they
- *   get it from the store too, each message going to one socket). A write
+ *   or a node that does not answer), so that the caller stores it; and
+ *   also whenever an ack-mode sink is subscribed anywhere: ack mode receives
+ *   every message from the store (§3.3), so the caller must store it; legacy
+ *   sinks of that inbox are then not offered it live either (they get it
+ *   from the store too, each message going to one socket). A write
  *   that completes after the timeout means the message is delivered twice
  *   (live and from the store), never lost.
  * - `notifyStored` wakes every sink of the inbox, on any node, so that it
  *   flushes the store. Call it after the append has completed.
- * - `subscribe` resolves once the sink
- *   is reachable by `publish` and `notifyStored` from every node: a session
- *   reads the store only after that (see the ordering argument in redis-hub.ts).
+ * - `subscribe` resolves once the sink is reachable by `publish` and
+ *   `notifyStored` from every node: a session reads the store only after
+ *   that (see the ordering argument in redis-hub.ts). `unsubscribe` undoes it.
  */
 export interface LiveMessage {
   id: string;
