@@ -19,7 +19,11 @@
  *   flushes the store. Call it after the append has completed.
  * - `subscribe` resolves once the sink is reachable by `publish` and
  *   `notifyStored` from every node: a session reads the store only after
- *   that (see the ordering argument in redis-hub.ts). `unsubscribe` undoes it.
+ *   that (see the ordering argument in redis-hub.ts). It resolves false only
+ *   when the store held nothing for the inbox when the subscription was made
+ *   (read in the same atomic step), so that reading it can be skipped: what
+ *   is stored later finds the subscription and wakes the sink. True
+ *   otherwise, or when it cannot tell. `unsubscribe` undoes it.
  */
 export interface LiveMessage {
   id: string;
@@ -52,7 +56,7 @@ export type LocalDelivery = 'taken' | 'refused' | 'ack';
 export const WRITE_TIMEOUT_MS = 250;
 
 export interface Hub {
-  subscribe(inbox: string, sink: LiveSink): Promise<void>;
+  subscribe(inbox: string, sink: LiveSink): Promise<boolean>;
   /**
    * Undoes `subscribe` (a sink not subscribed: nothing happens). A method,
    * not a function handed back per subscription: an idle socket keeps no

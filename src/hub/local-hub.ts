@@ -16,8 +16,9 @@ export class LocalHub implements Hub {
   /** inbox -> its sink, or a set of them when there are several (most inboxes have one). */
   private readonly sinks = new Map<string, LiveSink | Set<LiveSink>>();
 
-  async subscribe(inbox: string, sink: LiveSink): Promise<void> {
+  async subscribe(inbox: string, sink: LiveSink): Promise<boolean> {
     this.subscribeLocal(inbox, sink);
+    return true; // this hub does not read the store
   }
 
   unsubscribe(inbox: string, sink: LiveSink): void {

@@ -37,7 +37,7 @@ import { randomBytes } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnections } from '../redis/connect.js';
-import { liveNodes, nodeChannel, presenceKey } from '../redis/keys.js';
+import { liveNodes, nodeChannel, presenceKey, queueKey } from '../redis/keys.js';
 import { defineScript, type Script } from '../redis/script.js';
 import type { LiveMessage, LiveSink, LocalDelivery } from './hub.js';
 import { LocalHub } from './local-hub.js';
@@ -46,14 +46,18 @@ export const PRESENCE_TTL_MS = 60_000;
 
 // Runs on a full Redis (maxmemory reached): presence is one small field per
 // authenticated socket's node, and without it owners on other relays would
-// stop getting live messages.
+// stop getting live messages. Answers whether the inbox's queue exists, read
+// in the same atomic step: when it does not, a socket that subscribes now
+// need not read the store (any message appended later finds this presence
+// and wakes it: the ordering argument above, with B2 read inside B1).
 const PRESENCE = {
   name: 'npchatPresence',
-  keys: ['presence'],
+  keys: ['presence', 'queue'],
   args: ['node', 'untilMs', 'ttlMs'],
   lua: `#!lua flags=allow-oom
 redis.call('HSET', presence, node, untilMs)
-return redis.call('PEXPIRE', presence, ttlMs)
+redis.call('PEXPIRE', presence, ttlMs)
+return redis.call('EXISTS', queue)
 `,
 } as const;
 export const FORWARD_TIMEOUT_MS = 500;
@@ -92,7 +96,7 @@ export class RedisHub extends LocalHub {
   private readonly refreshTimer: NodeJS.Timeout;
   private readonly channel: string;
   private closed = false;
-  private readonly presenceScript: Script<'presence', 'node' | 'untilMs' | 'ttlMs'>;
+  private readonly presenceScript: Script<'presence' | 'queue', 'node' | 'untilMs' | 'ttlMs'>;
 
   constructor(
     private readonly conn: RedisConnections,
@@ -138,12 +142,16 @@ export class RedisHub extends LocalHub {
     ) as Promise<number>;
   }
 
-  /** Marks this node present for the inbox: one round trip (one key, so one slot). */
-  private async setPresence(inbox: string): Promise<void> {
-    await this.presenceScript(
-      { presence: this.presenceKey(inbox) },
+  /**
+   * Marks this node present for the inbox: one round trip (the inbox's keys
+   * share a slot). Resolves whether the inbox's queue existed at that moment.
+   */
+  private async setPresence(inbox: string): Promise<boolean> {
+    const queued = await this.presenceScript(
+      { presence: this.presenceKey(inbox), queue: queueKey(this.prefix, inbox) },
       { node: this.nodeId, untilMs: Date.now() + PRESENCE_TTL_MS, ttlMs: PRESENCE_TTL_MS },
     );
+    return queued !== 0;
   }
 
   /** Best effort: a presence that is not removed expires with PRESENCE_TTL_MS. */
@@ -164,14 +172,15 @@ export class RedisHub extends LocalHub {
     return liveNodes(Object.entries(all).flat());
   }
 
-  override async subscribe(inbox: string, sink: LiveSink): Promise<void> {
+  override async subscribe(inbox: string, sink: LiveSink): Promise<boolean> {
     this.subscribeLocal(inbox, sink);
     try {
-      await this.setPresence(inbox);
+      return await this.setPresence(inbox);
     } catch (err) {
       // Local delivery works; other nodes store instead of forwarding until
       // the periodic refresh writes the presence.
       this.logger.warn({ err: (err as Error).message }, 'presence write failed');
+      return true;
     }
   }
 

@@ -43,6 +43,11 @@ export function queueScanPattern(prefix: string): string {
   return `${prefix}{*}:q`;
 }
 
+/** `P{I}:q`: the inbox's queue (a zset of message ids; gone when the inbox is empty). */
+export function queueKey(prefix: string, inbox: string): string {
+  return inboxKey(prefix, inbox, 'q');
+}
+
 /** `P{I}:p`: the relay nodes holding an authenticated socket of the inbox. */
 export function presenceKey(prefix: string, inbox: string): string {
   return inboxKey(prefix, inbox, 'p');

@@ -36,7 +36,7 @@ import { createHash } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connect.js';
-import { inboxKey, liveNodes, presenceKey, queueScanPattern } from '../redis/keys.js';
+import { inboxKey, liveNodes, presenceKey, queueKey, queueScanPattern } from '../redis/keys.js';
 import { defineScript, type Script } from '../redis/script.js';
 import {
   inboxFull,
@@ -381,7 +381,7 @@ export class RedisStore implements Store {
 
   private queueKeys(inbox: string): Record<'q' | 'm' | 'x' | 'l' | 'b', string> {
     const k = (n: string) => this.key(inbox, n);
-    return { q: k('q'), m: k('m'), x: k('x'), l: k('l'), b: k('b') };
+    return { q: queueKey(this.prefix, inbox), m: k('m'), x: k('x'), l: k('l'), b: k('b') };
   }
 
   private idempotencyKey(inbox: string, key: string): string {

@@ -289,7 +289,7 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     // messages that arrive meanwhile wait, as during a flush, and so follow
     // both 'handshake done' and the stored messages.
     this.flushing = true;
-    await this.deps.hub.subscribe(this.inbox, this);
+    const mayHold = await this.deps.hub.subscribe(this.inbox, this);
     this.flushing = false;
     if (this.state !== 'live') {
       this.deps.hub.unsubscribe(this.inbox, this);
@@ -299,7 +299,11 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     this.ws.send('{"message":"handshake done"}');
     this.deps.metrics.handshakes.inc({ result: 'ok' });
     this.deps.logger.debug({ ack: this.ackMode }, 'handshake done');
-    this.wake();
+    // Nothing was stored when the subscription was made, and nothing woke us
+    // since: no flush (one store round trip less per connect on Redis), only
+    // what was held meanwhile goes out. Otherwise, the first flush.
+    if (mayHold || this.flushAgain) this.wake();
+    else this.writeHeld();
   }
 
   deliver(msg: LiveMessage): Promise<boolean> {

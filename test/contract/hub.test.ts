@@ -10,6 +10,7 @@ import { LocalHub } from '../../src/hub/local-hub.js';
 import { FORWARD_TIMEOUT_MS, RedisHub } from '../../src/hub/redis-hub.js';
 import { createLogger } from '../../src/logger.js';
 import { connectRedis, whenReady, type RedisConnections } from '../../src/redis/connect.js';
+import { RedisStore } from '../../src/store/redis-store.js';
 import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
 
 const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
@@ -133,7 +134,9 @@ const shared = redisAndCluster();
 
 const logger = createLogger('silent');
 
-async function redisNodes(target: () => { url: string } | { cluster: string }): Promise<Nodes> {
+async function redisNodes(
+  target: () => { url: string } | { cluster: string },
+): Promise<Nodes & { prefix: string; conns: RedisConnections[] }> {
   const prefix = uniquePrefix();
   const conns: RedisConnections[] = [
     connectRedis(target(), logger),
@@ -149,6 +152,8 @@ async function redisNodes(target: () => { url: string } | { cluster: string }): 
   return {
     a,
     b,
+    prefix,
+    conns,
     async close() {
       await Promise.all([a.close(), b.close()]);
       await Promise.all(conns.map((c) => c.close()));
@@ -181,4 +186,29 @@ describe('RedisHub specifics', () => {
       await n.close();
     }
   });
+
+  for (const [name, target] of [
+    ['Redis', () => ({ url: shared.server.url })],
+    ['Cluster', () => ({ cluster: shared.cluster.seeds })],
+  ] as const) {
+    it(`${name}: subscribe resolves false only while the store holds nothing for the inbox`, async () => {
+      const n = await redisNodes(target);
+      const store = new RedisStore(n.conns[0]!.client, n.prefix);
+      try {
+        expect(await n.b.subscribe(INBOX, sink())).toBe(false);
+        const { id } = await store.append(INBOX, {
+          body: Buffer.from('stored'),
+          binary: false,
+          t: Date.now(),
+          ttlMs: 60_000,
+        });
+        expect(await n.b.subscribe(INBOX, sink())).toBe(true);
+        expect(await n.a.subscribe(OTHER, sink())).toBe(false); // another inbox
+        expect(await store.remove(INBOX, [id])).toBe(1);
+        expect(await n.b.subscribe(INBOX, sink())).toBe(false);
+      } finally {
+        await n.close();
+      }
+    });
+  }
 });

@@ -333,6 +333,64 @@ describe('Session delivery', () => {
     expect(s.ws.sent).toEqual(['{"message":"handshake done"}', 'stored']);
   });
 
+  it('skips the first flush only when the hub says nothing was stored, and nothing woke it since', async () => {
+    /** A hub whose subscription resolves `mayHold` once the test lets it. */
+    const gated = (s: ReturnType<typeof setup>, mayHold: boolean) => {
+      let open!: () => void;
+      const realSubscribe = s.hub.subscribe.bind(s.hub);
+      s.hub.subscribe = async (inbox, sink) => {
+        await realSubscribe(inbox, sink); // reachable at once...
+        await new Promise<void>((r) => (open = r)); // ...resolved when the test says
+        return mayHold;
+      };
+      let leases = 0;
+      const realLease = s.store.lease.bind(s.store);
+      s.store.lease = (...args) => {
+        leases++;
+        return realLease(...args);
+      };
+      const handshake = async () => {
+        s.frame({ get: 'challenge' });
+        await waitFor(() => s.ws.sent.length === 1);
+        const { challenge } = JSON.parse(s.ws.sent.pop()!) as {
+          challenge: { txt: string; sig: string };
+        };
+        s.frame(solutionFor(s.keys, challenge));
+        await waitFor(() => open !== undefined);
+      };
+      return { handshake, open: () => open(), leases: () => leases };
+    };
+
+    // Nothing stored: no lease at all; a live message that came meanwhile is written.
+    const a = setup();
+    const ga = gated(a, false);
+    await ga.handshake();
+    const live = a.hub.publish(a.keys.id, a.live('meanwhile'));
+    ga.open();
+    expect(await live).toBe(true);
+    expect(a.ws.sent).toEqual(['{"message":"handshake done"}', 'meanwhile']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ga.leases()).toBe(0);
+
+    // Nothing stored when subscribing, but a wake came meanwhile: it flushes.
+    const b = setup();
+    const gb = gated(b, false);
+    await gb.handshake();
+    await b.append('stored meanwhile');
+    await b.hub.notifyStored(b.keys.id);
+    gb.open();
+    await waitFor(() => b.ws.sent.includes('stored meanwhile'));
+    expect(gb.leases()).toBeGreaterThan(0);
+
+    // The hub cannot tell (or something was stored): the first flush runs.
+    const c = setup();
+    const gc = gated(c, true);
+    await c.append('stored before');
+    await gc.handshake();
+    gc.open();
+    await waitFor(() => c.ws.sent.includes('stored before'));
+  });
+
   it('never loses a wake that lands while a flush is finishing', async () => {
     const s = setup();
     await s.handshake();
