@@ -88,11 +88,15 @@ function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
     maxSocketsPerInbox: 16,
   });
   const frame = (obj: unknown) => ws.emit('message', Buffer.from(JSON.stringify(obj)), false);
-  const handshake = async () => {
+  /** Asks a challenge and sends its solution (with `extra` fields), not waiting for the answer. */
+  const solve = async (extra: Record<string, unknown> = {}) => {
     frame({ get: 'challenge' });
     await waitFor(() => ws.sent.length === 1);
     const { challenge } = JSON.parse(ws.sent.pop()!) as { challenge: { txt: string; sig: string } };
-    frame(solutionFor(keys, challenge));
+    frame({ ...solutionFor(keys, challenge), ...extra });
+  };
+  const handshake = async () => {
+    await solve();
     await waitFor(() => ws.sent.length === 1);
     expect(ws.sent.pop()).toBe('{"message":"handshake done"}');
     await waitFor(() => session.state === 'live');
@@ -115,7 +119,7 @@ function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
     );
     return msgs.map((m) => Buffer.from(m.body).toString());
   };
-  return { keys, store, hub, ws, session, frame, handshake, append, live, left };
+  return { keys, store, hub, ws, session, frame, solve, handshake, append, live, left };
 }
 
 describe('Session delivery', () => {
@@ -285,12 +289,7 @@ describe('Session delivery', () => {
       await new Promise<void>((r) => (resolveSubscribe = r));
       return realSubscribe(inbox, sink);
     };
-    b.frame({ get: 'challenge' });
-    await waitFor(() => b.ws.sent.length === 1);
-    const { challenge } = JSON.parse(b.ws.sent.pop()!) as {
-      challenge: { txt: string; sig: string };
-    };
-    b.frame(solutionFor(b.keys, challenge));
+    await b.solve();
     await waitFor(() => resolveSubscribe !== undefined);
     const duringSubscribe = b.session.deliver(b.live('held while subscribing'));
     b.ws.die();
@@ -317,12 +316,7 @@ describe('Session delivery', () => {
       return realLease(...args);
     };
     await s.append('stored');
-    s.ws.emit('message', Buffer.from('{"get":"challenge"}'), false);
-    await waitFor(() => s.ws.sent.length === 1);
-    const { challenge } = JSON.parse(s.ws.sent.pop()!) as {
-      challenge: { txt: string; sig: string };
-    };
-    s.ws.emit('message', Buffer.from(JSON.stringify(solutionFor(s.keys, challenge))), false);
+    await s.solve();
     await waitFor(() => calls.includes('subscribe called'));
     // Nothing reads the store while the subscription is pending.
     await new Promise((r) => setTimeout(r, 20));
@@ -350,12 +344,7 @@ describe('Session delivery', () => {
         return realLease(...args);
       };
       const handshake = async () => {
-        s.frame({ get: 'challenge' });
-        await waitFor(() => s.ws.sent.length === 1);
-        const { challenge } = JSON.parse(s.ws.sent.pop()!) as {
-          challenge: { txt: string; sig: string };
-        };
-        s.frame(solutionFor(s.keys, challenge));
+        await s.solve();
         await waitFor(() => open !== undefined);
       };
       return { handshake, open: () => open(), leases: () => leases };
@@ -423,12 +412,7 @@ describe('Session delivery', () => {
     const b = setup(1_000_000, a);
     await b.handshake();
     await a.append('unacked by A');
-    a.frame({ get: 'challenge' });
-    await waitFor(() => a.ws.sent.length === 1);
-    const { challenge } = JSON.parse(a.ws.sent.pop()!) as {
-      challenge: { txt: string; sig: string };
-    };
-    a.frame({ ...solutionFor(a.keys, challenge), ack: true });
+    await a.solve({ ack: true });
     await waitFor(() => a.ws.sent.some((m) => m.includes('unacked by A')));
     a.ws.die(); // never acknowledged: released
     await waitFor(() => b.ws.sent.includes('unacked by A'), 1000);
