@@ -239,9 +239,10 @@ async function postLoad(server, paths, rate = 0) {
 /**
  * 2,000 owners (distinct keys), 100 at a time, each a full handshake and a
  * close, with the lean client of handshake-client.mjs (the ws client cost
- * the generator more CPU than the relay spent). A warm-up of WARMUP
- * handshakes runs first and is not counted: the first few hundred run
- * before V8 has compiled the relay's and Node's hot paths, at twice the CPU.
+ * the generator more CPU than the relay spent). P.handshakeWarmup more run
+ * first, with keys of their own, and are not counted (their failures are):
+ * the first thousands after a start cost the relay about twice the CPU of
+ * later ones, while V8 compiles the relay's and Node's per-connection code.
  */
 async function handshakes(server) {
   const { hostname, port } = new URL(server.url);
