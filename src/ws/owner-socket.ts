@@ -418,11 +418,10 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     const delivery = this.delivery!;
     this.socket?.cork();
     const writes = batch.map((m) => {
-      const write = delivery.write(m, this);
-      // Held live and stored (the hub gave up waiting): this write serves both.
-      const held = this.held && this.unhold(m.id);
-      if (held) void write.then(held.written);
-      return write;
+      // Held live, and stored since (the hub gave up waiting, so nobody reads
+      // the live answer): it goes out once, as this stored copy, counted as flushed.
+      this.unhold(m.id)?.written(false);
+      return delivery.write(m, this);
     });
     this.socket?.uncork();
     const results = await Promise.all(writes);
