@@ -28,6 +28,9 @@
  * B2 (Session awaits subscribe before flushing). Either A2 comes after B1:
  * then A sees B and wakes it, and B's flush after the wake leases msg; or A2
  * comes before B1: then A1 < A2 < B1 < B2 and B's first lease sees msg.
+ * The presence script also reads whether the queue exists (a read of B2's
+ * kind inside B1): if it does not, A1 comes after B1, so A sees B and wakes
+ * it, and B skips its first lease unless woken (OwnerSocket.goLive).
  * Wakes lost to a pub/sub outage are covered by the session's re-flush on
  * every heartbeat and by waking every local session when the subscriber
  * reconnects. A socket closing on B while A forwards: B's local delivery
