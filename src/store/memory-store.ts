@@ -32,6 +32,8 @@ import {
 
 /** Bytes charged per stored message beyond its body (objects, map entry, id). */
 export const ENTRY_OVERHEAD = 400;
+/** Bytes charged per idempotency key beyond the key itself. */
+export const KEY_OVERHEAD = 200;
 
 /**
  * `body`, on memory of its own. A request body under 4 KiB is a slice of
@@ -46,8 +48,6 @@ export function ownBytes(body: Uint8Array): Uint8Array {
   own.set(body);
   return own;
 }
-/** Bytes charged per idempotency key beyond the key itself. */
-export const KEY_OVERHEAD = 200;
 
 interface Entry {
   msg: StoredMessage;
