@@ -136,7 +136,7 @@ const logger = createLogger('silent');
 
 async function redisNodes(
   target: () => { url: string } | { cluster: string },
-): Promise<Nodes & { prefix: string; conns: RedisConnections[] }> {
+): Promise<Nodes & { prefix: string }> {
   const prefix = uniquePrefix();
   const conns: RedisConnections[] = [
     connectRedis(target(), logger),
@@ -144,16 +144,21 @@ async function redisNodes(
   ];
   // Both connections ready first: a subscriber that becomes ready later wakes
   // every local sink (lost wakes after a reconnect), which would blur the cases.
-  await Promise.all(
-    conns.flatMap((c) => [whenReady(c.client, 5000), whenReady(c.subscriber, 5000)]),
+  // A connection that is not ready would fail its first command at once (no
+  // offline queue): wait for all of them, and say so if one never is.
+  const ready = await Promise.all(
+    conns.flatMap((c) => [whenReady(c.client, 15_000), whenReady(c.subscriber, 15_000)]),
   );
+  if (!ready.every(Boolean)) {
+    await Promise.all(conns.map((c) => c.close()));
+    expect(ready).toEqual([true, true, true, true]);
+  }
   const [a, b] = conns.map((c) => new RedisHub(c, prefix, logger)) as [RedisHub, RedisHub];
   await Promise.all([a.start(), b.start()]);
   return {
     a,
     b,
     prefix,
-    conns,
     async close() {
       await Promise.all([a.close(), b.close()]);
       await Promise.all(conns.map((c) => c.close()));
@@ -187,13 +192,14 @@ describe('RedisHub specifics', () => {
     }
   });
 
-  for (const [name, target] of [
-    ['Redis', () => ({ url: shared.server.url })],
-    ['Cluster', () => ({ cluster: shared.cluster.seeds })],
+  for (const [name, target, client] of [
+    ['Redis', () => ({ url: shared.server.url }), () => shared.redis],
+    ['Cluster', () => ({ cluster: shared.cluster.seeds }), () => shared.clusterClient],
   ] as const) {
     it(`${name}: subscribe resolves false only while the store holds nothing for the inbox`, async () => {
       const n = await redisNodes(target);
-      const store = new RedisStore(n.conns[0]!.client, n.prefix);
+      // The store on the shared client (it queues until connected): only the hub is under test.
+      const store = new RedisStore(client(), n.prefix);
       try {
         expect(await n.b.subscribe(INBOX, sink())).toBe(false);
         const { id } = await store.append(INBOX, {
@@ -203,7 +209,7 @@ describe('RedisHub specifics', () => {
           ttlMs: 60_000,
         });
         expect(await n.b.subscribe(INBOX, sink())).toBe(true);
-        expect(await n.a.subscribe(OTHER, sink())).toBe(false); // another inbox
+        expect(await n.b.subscribe(OTHER, sink())).toBe(false); // another inbox
         expect(await store.remove(INBOX, [id])).toBe(1);
         expect(await n.b.subscribe(INBOX, sink())).toBe(false);
       } finally {
