@@ -14,7 +14,14 @@
  * node:crypto P-256 sign/verify rates (the limit for handshakes).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, sign, verify, createHash } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
@@ -308,16 +315,32 @@ function cryptoRates() {
     let n = 0;
     const t0 = process.hrtime.bigint();
     while (Date.now() < until) {
-      fn();
+      fn(n);
       n++;
     }
     return n / (Number(process.hrtime.bigint() - t0) / 1e9);
   };
+  // What a relay's handshake does with a key it has not seen: import the
+  // point (as a JWK, like src/auth/signature.ts) and verify with it once.
+  const owners = Array.from({ length: QUICK ? 500 : 4000 }, () => {
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = pair.publicKey.export({ format: 'jwk' });
+    return {
+      jwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y },
+      sig: sign('sha256', data, { key: pair.privateKey, dsaEncoding: 'ieee-p1363' }),
+    };
+  });
   return {
     signPerSecond: rate(() => sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' })),
     verifyPerSecond: rate(() =>
       verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig),
     ),
+    importVerifyPerSecond: rate((n) => {
+      const o = owners[n % owners.length];
+      const key = createPublicKey({ key: o.jwk, format: 'jwk' });
+      if (!verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, o.sig)) throw new Error();
+    }),
+    keygenPerSecond: rate(() => generateKeyPairSync('ec', { namedCurve: 'P-256' })),
   };
 }
 
@@ -542,11 +565,15 @@ async function main() {
   const log = (s) => console.error(`bench: ${s}`);
   const paths = Array.from({ length: 1000 }, () => `/${ownerKey().id}`);
 
+  let s;
   if (runs('handshakes')) {
     log('baseline: raw node:crypto P-256');
     results.baselines.crypto = cryptoRates();
+    log('baseline: bare ws handshake (no cryptography)');
+    s = await startServer([join(ROOT, 'bench/bare-ws-handshake.mjs')]);
+    results.baselines.wsHandshake = await handshakes(s);
+    await stop(s);
   }
-  let s;
   if (runs('post') || runs('workers')) {
     log('baseline: bare node:http');
     s = await startServer([join(ROOT, 'bench/bare-http.mjs')]);
@@ -648,8 +675,17 @@ function print(r) {
       'baseline',
       'P-256 sign / verify',
       `${f(b.crypto.signPerSecond)} / ${f(b.crypto.verifyPerSecond)} per s`,
-      '',
+      `import+verify a new key ${f(b.crypto.importVerifyPerSecond)}/s, key pair ${f(b.crypto.keygenPerSecond)}/s`,
     ]);
+  if (b.wsHandshake) {
+    const floor = handshakeFloor(b);
+    rows.push([
+      'baseline',
+      'bare ws handshake',
+      `${f(b.wsHandshake.perSecond)} /s`,
+      `no cryptography: ${f(b.wsHandshake.cpuUsPerHandshake)} µs CPU each, generator ${f(b.wsHandshake.generatorCpuUsPerHandshake)}; with the relay's cryptography (${f(floor.cryptoUs)} µs) at best ${f(1e6 / floor.us)}/s = ${f(1e6 / floor.us / b.crypto.verifyPerSecond, 3)} of raw verify`,
+    ]);
+  }
   for (const [engine, e] of Object.entries(r.engines)) {
     if (e.post)
       rows.push([
@@ -700,6 +736,18 @@ function print(r) {
   );
   for (const row of rows)
     console.log(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('  '));
+}
+
+/**
+ * The least CPU a handshake can cost on this machine: the bare ws exchange
+ * plus the relay's cryptography (import the owner's point and verify its
+ * solution, sign the challenge, a key pair every 5 challenges at freshKey 5).
+ */
+function handshakeFloor(b) {
+  const c = b.crypto;
+  const cryptoUs =
+    1e6 / c.importVerifyPerSecond + 1e6 / c.signPerSecond + 1e6 / c.keygenPerSecond / 5;
+  return { cryptoUs, us: b.wsHandshake.cpuUsPerHandshake + cryptoUs };
 }
 
 function levels(l) {
