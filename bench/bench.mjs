@@ -324,9 +324,12 @@ function cryptoRates() {
   // point (as a JWK, like src/auth/signature.ts) and verify with it once.
   const owners = Array.from({ length: QUICK ? 500 : 4000 }, () => {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const jwk = pair.publicKey.export({ format: 'jwk' });
+    // x and y from the SPKI's point: Node 20 can deadlock exporting a JWK
+    // while a GC runs key-generation jobs' destructors (seen in this bench).
+    const point = pair.publicKey.export({ type: 'spki', format: 'der' }).subarray(-64);
+    const coord = (from) => point.subarray(from, from + 32).toString('base64url');
     return {
-      jwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y },
+      jwk: { kty: 'EC', crv: 'P-256', x: coord(0), y: coord(32) },
       sig: sign('sha256', data, { key: pair.privateKey, dsaEncoding: 'ieee-p1363' }),
     };
   });

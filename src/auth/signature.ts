@@ -51,12 +51,40 @@ function leftPad(bytes: Uint8Array, size: number): Uint8Array {
 }
 
 /**
+ * Keys parsed lately, by their bytes as given, least recently used first: an
+ * owner who reconnects, or a sender who signs post after post, skips the
+ * import (~80 µs) and OpenSSL's export of a new key to its provider on first
+ * use (~20 µs), i.e. more than half of a key's first verification. A key
+ * object weighs ~5 KiB once used, so the cache holds at most ~5 MiB; only
+ * valid keys enter it, and a stream of new keys only evicts older ones.
+ */
+export const KEY_CACHE_SIZE = 1024;
+const keyCache = new Map<string, KeyObject>();
+
+/**
  * Parses a client's P-256 public key: 65-byte uncompressed, 33-byte compressed,
  * or the legacy `0x04 || X.Bytes() || Y.Bytes()` form of Go clients that is
  * shorter than 65 bytes (every split of X and Y is tried, left-padded to 32
  * bytes each, and the reading on the curve is kept). Returns null if none is valid.
  */
 export function parsePublicKey(bytes: Uint8Array): KeyObject | null {
+  if (bytes.length > 65) return null;
+  const id = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+  const cached = keyCache.get(id);
+  if (cached) {
+    keyCache.delete(id);
+    keyCache.set(id, cached);
+    return cached;
+  }
+  const key = parseUncached(bytes);
+  if (key) {
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(id, key);
+  }
+  return key;
+}
+
+function parseUncached(bytes: Uint8Array): KeyObject | null {
   if (bytes.length === 65 && bytes[0] === 0x04) return tryKey(bytes);
   if (bytes.length === 33 && (bytes[0] === 0x02 || bytes[0] === 0x03)) return tryKey(bytes);
   if (bytes[0] !== 0x04 || bytes.length >= 65 || bytes.length < 33) return null;

@@ -1,6 +1,6 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parsePublicKey } from '../../src/auth/signature.js';
+import { KEY_CACHE_SIZE, parsePublicKey, verifySignature } from '../../src/auth/signature.js';
 
 describe('parsePublicKey', () => {
   const raw = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -19,5 +19,66 @@ describe('parsePublicKey', () => {
 
   it('refuses the point at infinity and zero coordinates', () => {
     expect(parsePublicKey(Buffer.concat([Buffer.from([4]), Buffer.alloc(64)]))).toBeNull();
+  });
+});
+
+describe('parsePublicKey cache', () => {
+  const point = () =>
+    generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .subarray(-65);
+
+  it('hands back the key it parsed before for the same bytes, and verifies with it', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const raw = publicKey.export({ type: 'spki', format: 'der' }).subarray(-65);
+    const first = parsePublicKey(raw);
+    // A copy of the bytes (another buffer, as each handshake decodes its own).
+    const again = parsePublicKey(Buffer.from(raw));
+    expect(first).not.toBeNull();
+    expect(again).toBe(first);
+    const sig = sign('sha256', Buffer.from('txt'), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    expect(verifySignature(again!, Buffer.from('txt'), sig)).toBe(true);
+  });
+
+  it('never caches a refusal: a point off the curve stays refused, its valid neighbour is not', () => {
+    const raw = point();
+    const off = Buffer.from(raw);
+    off[64]! ^= 1;
+    expect(parsePublicKey(off)).toBeNull();
+    expect(parsePublicKey(off)).toBeNull();
+    expect(parsePublicKey(raw)).not.toBeNull();
+  });
+
+  it('keys the cache by the bytes as given: a legacy short form and its full form each parse', () => {
+    // A point whose x starts with a zero byte, sent the legacy Go way (x without it).
+    let raw = point();
+    while (raw[1] !== 0) raw = point();
+    const short = Buffer.concat([raw.subarray(0, 1), raw.subarray(2)]);
+    const fromShort = parsePublicKey(short);
+    const fromFull = parsePublicKey(raw);
+    expect(fromShort).not.toBeNull();
+    expect(fromFull!.export({ format: 'der', type: 'spki' })).toEqual(
+      fromShort!.export({ format: 'der', type: 'spki' }),
+    );
+    expect(parsePublicKey(Buffer.from(short))).toBe(fromShort);
+  });
+
+  it(`holds at most ${KEY_CACHE_SIZE} keys, dropping the least recently used`, () => {
+    const first = point();
+    const second = point();
+    const a = parsePublicKey(first);
+    const b = parsePublicKey(second);
+    // Fill the rest of the cache with new keys, touching `first` so that it stays.
+    for (let i = 0; i < KEY_CACHE_SIZE - 1; i++) {
+      parsePublicKey(point());
+      if (i % 100 === 0) expect(parsePublicKey(first)).toBe(a);
+    }
+    expect(parsePublicKey(first)).toBe(a);
+    // `second` was the least recently used: parsed anew, a different object.
+    const b2 = parsePublicKey(second);
+    expect(b2).not.toBe(b);
+    expect(b2!.export({ format: 'der', type: 'spki' })).toEqual(
+      b!.export({ format: 'der', type: 'spki' }),
+    );
   });
 });
