@@ -51,15 +51,21 @@ function leftPad(bytes: Uint8Array, size: number): Uint8Array {
 }
 
 /**
- * Keys parsed lately, by their bytes as given, least recently used first: an
- * owner who reconnects, or a sender who signs post after post, skips the
- * import (~80 µs) and OpenSSL's export of a new key to its provider on first
- * use (~20 µs), i.e. more than half of a key's first verification. A key
- * object weighs ~5 KiB once used, so the cache holds at most ~5 MiB; only
- * valid keys enter it, and a stream of new keys only evicts older ones.
+ * Keys seen at least twice lately, by their bytes as given, least recently
+ * used first: an owner who reconnects, or a sender who signs post after
+ * post, skips the import (~80 µs) and OpenSSL's export of a new key to its
+ * provider on first use (~20 µs), i.e. more than half of a key's first
+ * verification. A key is kept only from its second sighting (the first
+ * leaves just its bytes in `seenOnce`): a used key object holds ~5 KiB of
+ * OpenSSL memory that is freed only when the object is collected, and
+ * keeping every new key a while would let a stream of one-off keys (10,000
+ * new owners, say) hold megabytes until the next full collection. At most
+ * KEY_CACHE_SIZE keys (~5 MiB) and as many byte strings; refusals are never
+ * kept, so a point off the curve stays refused every time.
  */
 export const KEY_CACHE_SIZE = 1024;
 const keyCache = new Map<string, KeyObject>();
+const seenOnce = new Set<string>();
 
 /**
  * Parses a client's P-256 public key: 65-byte uncompressed, 33-byte compressed,
@@ -78,8 +84,13 @@ export function parsePublicKey(bytes: Uint8Array): KeyObject | null {
   }
   const key = parseUncached(bytes);
   if (key) {
-    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
-    keyCache.set(id, key);
+    if (seenOnce.delete(id)) {
+      if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+      keyCache.set(id, key);
+    } else {
+      if (seenOnce.size >= KEY_CACHE_SIZE) seenOnce.delete(seenOnce.values().next().value!);
+      seenOnce.add(id);
+    }
   }
   return key;
 }

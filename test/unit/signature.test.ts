@@ -1,4 +1,4 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { KEY_CACHE_SIZE, parsePublicKey, verifySignature } from '../../src/auth/signature.js';
 
@@ -27,25 +27,29 @@ describe('parsePublicKey cache', () => {
     generateKeyPairSync('ec', { namedCurve: 'P-256' })
       .publicKey.export({ type: 'spki', format: 'der' })
       .subarray(-65);
+  const spki = (k: KeyObject | null) => k!.export({ format: 'der', type: 'spki' });
 
-  it('hands back the key it parsed before for the same bytes, and verifies with it', () => {
+  it('keeps a key from its second sighting on, and verifies with the kept key', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const raw = publicKey.export({ type: 'spki', format: 'der' }).subarray(-65);
     const first = parsePublicKey(raw);
-    // A copy of the bytes (another buffer, as each handshake decodes its own).
-    const again = parsePublicKey(Buffer.from(raw));
+    // Copies of the bytes (another buffer each time, as each handshake decodes its own).
+    const second = parsePublicKey(Buffer.from(raw));
+    const third = parsePublicKey(Buffer.from(raw));
     expect(first).not.toBeNull();
-    expect(again).toBe(first);
+    // A one-off key is not kept: the second sighting parses anew, and keeps that key.
+    expect(second).not.toBe(first);
+    expect(spki(second)).toEqual(spki(first));
+    expect(third).toBe(second);
     const sig = sign('sha256', Buffer.from('txt'), { key: privateKey, dsaEncoding: 'ieee-p1363' });
-    expect(verifySignature(again!, Buffer.from('txt'), sig)).toBe(true);
+    expect(verifySignature(third!, Buffer.from('txt'), sig)).toBe(true);
   });
 
-  it('never caches a refusal: a point off the curve stays refused, its valid neighbour is not', () => {
+  it('never keeps a refusal: a point off the curve stays refused, its valid neighbour is not', () => {
     const raw = point();
     const off = Buffer.from(raw);
     off[64]! ^= 1;
-    expect(parsePublicKey(off)).toBeNull();
-    expect(parsePublicKey(off)).toBeNull();
+    for (let i = 0; i < 3; i++) expect(parsePublicKey(off)).toBeNull();
     expect(parsePublicKey(raw)).not.toBeNull();
   });
 
@@ -54,31 +58,41 @@ describe('parsePublicKey cache', () => {
     let raw = point();
     while (raw[1] !== 0) raw = point();
     const short = Buffer.concat([raw.subarray(0, 1), raw.subarray(2)]);
+    parsePublicKey(short);
     const fromShort = parsePublicKey(short);
     const fromFull = parsePublicKey(raw);
     expect(fromShort).not.toBeNull();
-    expect(fromFull!.export({ format: 'der', type: 'spki' })).toEqual(
-      fromShort!.export({ format: 'der', type: 'spki' }),
-    );
+    expect(spki(fromFull)).toEqual(spki(fromShort));
     expect(parsePublicKey(Buffer.from(short))).toBe(fromShort);
   });
 
   it(`holds at most ${KEY_CACHE_SIZE} keys, dropping the least recently used`, () => {
     const first = point();
     const second = point();
+    parsePublicKey(first);
+    parsePublicKey(second);
     const a = parsePublicKey(first);
     const b = parsePublicKey(second);
-    // Fill the rest of the cache with new keys, touching `first` so that it stays.
+    // Fill the rest of the cache with keys seen twice, touching `first` so that it stays.
     for (let i = 0; i < KEY_CACHE_SIZE - 1; i++) {
-      parsePublicKey(point());
+      const p = point();
+      parsePublicKey(p);
+      parsePublicKey(p);
       if (i % 100 === 0) expect(parsePublicKey(first)).toBe(a);
     }
     expect(parsePublicKey(first)).toBe(a);
-    // `second` was the least recently used: parsed anew, a different object.
+    // `second` was the least recently used: dropped, so parsed anew, a different object.
     const b2 = parsePublicKey(second);
     expect(b2).not.toBe(b);
-    expect(b2!.export({ format: 'der', type: 'spki' })).toEqual(
-      b!.export({ format: 'der', type: 'spki' }),
-    );
+    expect(spki(b2)).toEqual(spki(b));
+  });
+
+  it('keeps no key that was seen once, however many one-off keys come', () => {
+    const kept = point();
+    parsePublicKey(kept);
+    const k = parsePublicKey(kept);
+    // More one-off keys than the cache holds: none of them may push `kept` out.
+    for (let i = 0; i < KEY_CACHE_SIZE + 10; i++) parsePublicKey(point());
+    expect(parsePublicKey(kept)).toBe(k);
   });
 });
