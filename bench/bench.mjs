@@ -434,7 +434,7 @@ async function live(server, bare) {
       return;
     }
     let seq = 0;
-    for (let i = 0; data[i] !== 0x3a; i++) seq = seq * 10 + data[i] - 0x30;
+    for (let i = 0; i < data.length && data[i] !== 0x3a; i++) seq = seq * 10 + data[i] - 0x30;
     if (seq < capacity) receivedAt[seq] = performance.now();
   };
   const keys = Array.from({ length: P.receivers }, ownerKey);
