@@ -276,6 +276,35 @@ describe('Session delivery', () => {
     expect(s.ws.sent).toEqual(['first', 'again']);
   });
 
+  for (const when of ['still pending', 'done'] as const) {
+    it(`a live message stored because its write was late is not written again by the flush (write ${when})`, async () => {
+      const s = setup();
+      await s.handshake();
+      await waitFor(() => !s.session['flushing' as keyof OwnerSocket]);
+      s.ws.holdWrites = true;
+      const reserved = await s.store.reserve(s.keys.id);
+      const msg = { ...s.live('late'), id: reserved.id! };
+      // The hub waits WRITE_TIMEOUT_MS for the write, then answers "not taken"...
+      expect(await s.hub.publish(s.keys.id, msg)).toBe(false);
+      expect(s.ws.held.length).toBe(1);
+      if (when === 'done') {
+        s.ws.completeHeld(1);
+        await waitFor(() => s.ws.sent.length === 1);
+      }
+      // ...so the caller stores it and wakes the socket, whose flush leases the stored copy.
+      await s.store.append(s.keys.id, { ...msg, body: Buffer.from('late') });
+      await s.hub.notifyStored(s.keys.id);
+      await new Promise((r) => setTimeout(r, 20));
+      // The flush waits for the live write instead of writing the message a second time.
+      expect(s.ws.held.length).toBe(when === 'done' ? 0 : 1);
+      s.ws.holdWrites = false;
+      s.ws.completeHeld(1);
+      await waitFor(async () => (await s.left()).length === 0);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(s.ws.sent).toEqual(['late']);
+    });
+  }
+
   it('a socket that closes while holding live messages refuses them (the caller stores them)', async () => {
     const a = setup();
     await a.append('stored');
