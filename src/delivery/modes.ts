@@ -6,9 +6,10 @@
  *
  * - LegacyDelivery (PROTOCOL.md §3.2): a stored message is removed once its
  *   frame (the bare body) was written; live messages are written as they
- *   come and remembered by id (the newest LIVE_WRITES_KEPT), so the stored
- *   copy of a live message whose write outlasted the hub's timeout is not
- *   written a second time. Frames from the client are ignored.
+ *   come, and the writes the hub stopped waiting for (a timeout, or a Redis
+ *   node that cannot know) are kept by id (the newest LIVE_WRITES_KEPT), so
+ *   the stored copy of such a message is not written a second time. Frames
+ *   from the client are ignored.
  * - AckDelivery (§3.3): every message comes from the store as an envelope
  *   and stays leased, in flight in an AckWindow, until the client's ack
  *   frame names it; nothing is taken live; at the end what is in flight is
@@ -40,6 +41,8 @@ export interface Delivery {
   settle(written: readonly string[], unwritten: readonly string[]): Promise<number>;
   /** A live message: the write, or null when this mode takes nothing live. */
   live(msg: LiveMessage, writer: FrameWriter): Promise<boolean> | null;
+  /** The live write of message `id` may have a stored copy: never write both (LiveSink.keepWrite). */
+  keep(id: string, write: Promise<boolean>): void;
   /** A frame from the client after the handshake. */
   frame(data: RawData, isBinary: boolean): void;
   /** The socket is gone: resolves with how many messages were released for others. */
@@ -53,8 +56,12 @@ const SETTLED: Promise<void> = Promise.resolve();
 
 export class LegacyDelivery implements Delivery {
   readonly ackMode = false;
-  /** Made at the first live write (an idle socket keeps no map). */
-  private liveWrites: Map<string, Promise<boolean>> | null = null;
+  /**
+   * Live writes the hub stopped waiting for, by message id: their messages
+   * may be stored too. Made at the first (most sockets never have one), so
+   * a live write usually leaves nothing behind once written.
+   */
+  private kept: Map<string, Promise<boolean>> | null = null;
   /**
    * The removal of the last written batch, still running: the next lease
    * need not wait for it (its messages are leased, so no lease returns them),
@@ -77,13 +84,13 @@ export class LegacyDelivery implements Delivery {
   }
 
   write(m: StoredMessage, writer: FrameWriter): Promise<boolean> {
-    return this.liveWrites?.get(m.id) ?? writer.writeFrame(m.body, m.binary);
+    return this.kept?.get(m.id) ?? writer.writeFrame(m.body, m.binary);
   }
 
   async settle(written: readonly string[], unwritten: readonly string[]): Promise<number> {
-    if (this.liveWrites) {
-      for (const id of written) this.liveWrites.delete(id);
-      for (const id of unwritten) this.liveWrites.delete(id);
+    if (this.kept) {
+      for (const id of written) this.kept.delete(id);
+      for (const id of unwritten) this.kept.delete(id);
     }
     await this.removing;
     if (written.length) {
@@ -99,11 +106,13 @@ export class LegacyDelivery implements Delivery {
   }
 
   live(msg: LiveMessage, writer: FrameWriter): Promise<boolean> {
-    const write = writer.writeFrame(msg.body, msg.binary);
-    const writes = (this.liveWrites ??= new Map());
-    writes.set(msg.id, write);
-    if (writes.size > LIVE_WRITES_KEPT) writes.delete(writes.keys().next().value!);
-    return write;
+    return writer.writeFrame(msg.body, msg.binary);
+  }
+
+  keep(id: string, write: Promise<boolean>): void {
+    const kept = (this.kept ??= new Map());
+    kept.set(id, write);
+    if (kept.size > LIVE_WRITES_KEPT) kept.delete(kept.keys().next().value!);
   }
 
   frame(): void {
@@ -142,6 +151,10 @@ export class AckDelivery implements Delivery {
 
   live(): null {
     return null;
+  }
+
+  keep(): void {
+    // Nothing is written live in ack mode.
   }
 
   frame(data: RawData, isBinary: boolean): void {

@@ -200,6 +200,7 @@ async function longPoll(
   const sink: LiveSink = {
     ackMode: true,
     deliver: async () => false,
+    keepWrite: () => {}, // it writes nothing live
     wake: () => notify(),
   };
   try {

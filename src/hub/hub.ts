@@ -13,8 +13,10 @@
  *   every message from the store (§3.3), so the caller must store it; legacy
  *   sinks of that inbox are then not offered it live either (they get it
  *   from the store too, each message going to one socket). A write
- *   that completes after the timeout means the message is delivered twice
- *   (live and from the store), never lost.
+ *   that completes after the timeout leaves the message stored as well,
+ *   never lost: the hub hands such writes to their sinks (`keepWrite`), so
+ *   a socket does not write the stored copy of what it already wrote, but
+ *   another socket of the owner may receive it a second time.
  * - `notifyStored` wakes every sink of the inbox, on any node, so that it
  *   flushes the store. Call it after the append has completed.
  * - `subscribe` resolves once the sink is reachable by `publish` and
@@ -45,6 +47,14 @@ export interface LiveSink {
    * right after them. Never rejects.
    */
   deliver(msg: LiveMessage): Promise<boolean>;
+  /**
+   * The hub stopped waiting for `write`, this sink's answer to `deliver` of
+   * message `id` (a timeout, or a node that cannot tell whether its answer
+   * arrived): the caller may store the message. If the write goes out, the
+   * sink must not write that stored copy again; if it does not, it writes
+   * the stored copy as usual.
+   */
+  keepWrite(id: string, write: Promise<boolean>): void;
   /** Messages were stored for this inbox: flush them. */
   wake(): void;
 }

@@ -7,8 +7,20 @@ import {
   type LocalDelivery,
 } from './hub.js';
 
-/** publish()'s answer when the inbox has no socket here (settled once, shared). */
+/** What one node's sinks do with a live message, and how to hand their writes back. */
+export interface LocalOffer {
+  result: Promise<LocalDelivery>;
+  /** Hands every write to its sink (LiveSink.keepWrite): the message is stored all the same. */
+  keep(): void;
+}
+
+/** Answers settled once and shared. */
 const NOT_TAKEN: Promise<boolean> = Promise.resolve(false);
+const NOTHING_WRITTEN = () => {};
+const OFFERED_TO_NONE: LocalOffer = { result: Promise.resolve('refused'), keep: NOTHING_WRITTEN };
+const ACK_HERE: LocalOffer = { result: Promise.resolve('ack'), keep: NOTHING_WRITTEN };
+
+const isTaken = (result: LocalDelivery): boolean => result === 'taken';
 
 const WOKEN: Promise<void> = Promise.resolve();
 
@@ -57,30 +69,56 @@ export class LocalHub implements Hub {
   publish(inbox: string, msg: LiveMessage, _present?: readonly string[]): Promise<boolean> {
     // Most POSTs find nobody: answer them without a delivery's promise chain.
     if (!this.sinks.has(inbox)) return NOT_TAKEN;
-    return this.taken(inbox, msg);
-  }
-
-  private async taken(inbox: string, msg: LiveMessage): Promise<boolean> {
-    return (await this.deliverLocal(inbox, msg)) === 'taken';
+    return this.deliverLocal(inbox, msg, false).then(isTaken);
   }
 
   /**
    * Offers `msg` to the local sinks of `inbox`: 'taken' once one of them
    * wrote it; 'ack' (offered to none) if an ack-mode sink is here; else,
    * when every write failed or none finished within WRITE_TIMEOUT_MS, 'refused'.
+   *
+   * The caller stores a message that was not taken, so writes still running
+   * at the timeout are handed back to their sinks (`keepWrite`): a sink that
+   * wrote it does not write the stored copy too. With `keepAll`, every write
+   * is handed back at once: for a node that cannot tell whether its answer
+   * will decide (a forwarded message, whose sender may time out first).
    */
-  protected deliverLocal(inbox: string, msg: LiveMessage): Promise<LocalDelivery> {
-    const sinks = this.sinksOf(inbox);
-    if (sinks.length === 0) return Promise.resolve('refused');
-    for (const sink of sinks) if (sink.ackMode) return Promise.resolve('ack');
+  protected deliverLocal(
+    inbox: string,
+    msg: LiveMessage,
+    keepAll: boolean,
+  ): Promise<LocalDelivery> {
+    return this.offerLocal(inbox, msg, keepAll).result;
+  }
+
+  /** deliverLocal, and `keep` to hand the writes back later (a caller that stores a 'taken' message). */
+  protected offerLocal(inbox: string, msg: LiveMessage, keepAll: boolean): LocalOffer {
+    const held = this.sinks.get(inbox);
+    if (!held) return OFFERED_TO_NONE;
+    // One sink, the usual case: no lists.
+    if (!(held instanceof Set)) {
+      return held.ackMode ? ACK_HERE : this.awaitWrites([held], msg, keepAll);
+    }
+    const sinks = [...held];
+    for (const sink of sinks) if (sink.ackMode) return ACK_HERE;
+    return this.awaitWrites(sinks, msg, keepAll);
+  }
+
+  private awaitWrites(sinks: readonly LiveSink[], msg: LiveMessage, keepAll: boolean): LocalOffer {
     const writes = sinks.map((sink) => sink.deliver(msg));
-    return new Promise((resolve) => {
+    const keep = () => sinks.forEach((sink, i) => sink.keepWrite(msg.id, writes[i]!));
+    if (keepAll) keep();
+    const result = new Promise<LocalDelivery>((resolve) => {
       let left = writes.length;
       const settle = (result: LocalDelivery) => {
         clearTimeout(timer);
         resolve(result);
       };
-      const timer = setTimeout(() => settle('refused'), WRITE_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        // Before the answer: the caller stores only after it.
+        if (!keepAll) keep();
+        settle('refused');
+      }, WRITE_TIMEOUT_MS);
       for (const write of writes) {
         void write.then(
           (ok) => (ok ? settle('taken') : --left === 0 && settle('refused')),
@@ -88,6 +126,7 @@ export class LocalHub implements Hub {
         );
       }
     });
+    return { result, keep };
   }
 
   notifyStored(inbox: string, _present?: readonly string[]): Promise<void> {

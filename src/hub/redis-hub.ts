@@ -198,21 +198,24 @@ export class RedisHub extends LocalHub {
     msg: LiveMessage,
     present?: readonly string[],
   ): Promise<boolean> {
-    const localWrite = this.deliverLocal(inbox, msg);
+    const local = this.offerLocal(inbox, msg, false);
     let nodes: readonly string[];
     try {
       nodes = present ?? (await this.liveNodes(inbox));
     } catch {
-      if ((await localWrite) === 'taken') return true;
+      if ((await local.result) === 'taken') return true;
       throw new RelayError('unavailable', 'The relay cannot reach its store now.');
     }
     const remote = nodes.filter((n) => n !== this.nodeId);
     const results = await Promise.all([
-      localWrite,
+      local.result,
       ...remote.map((n) => this.forward(n, inbox, msg)),
     ]);
     // An ack-mode session anywhere receives only from the store: store it.
-    return !results.includes('ack') && results.includes('taken');
+    const taken = !results.includes('ack') && results.includes('taken');
+    // Written here and stored all the same: the local sinks must know first.
+    if (!taken && results[0] === 'taken') local.keep();
+    return taken;
   }
 
   private forward(nodeId: string, inbox: string, msg: LiveMessage): Promise<LocalDelivery> {
@@ -261,7 +264,9 @@ export class RedisHub extends LocalHub {
         this.wakeLocal(env.inbox);
       } else if (env.k === 'fwd') {
         const { inbox, id, t, ttlMs, binary } = env;
-        void this.deliverLocal(inbox, { id, t, ttlMs, binary, body })
+        // Kept whatever happens here: the sender stores it if our answer is
+        // late or lost, which this node cannot know.
+        void this.deliverLocal(inbox, { id, t, ttlMs, binary, body }, true)
           .catch((): LocalDelivery => 'refused')
           .then((result) => this.send(env.from, encode({ k: 'ack', rid: env.rid, result })))
           .catch(() => {});

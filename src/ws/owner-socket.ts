@@ -54,6 +54,8 @@ const REFUSED: Promise<boolean> = Promise.resolve(false);
 interface Held {
   msg: LiveMessage;
   written: (ok: boolean) => void;
+  /** The hub stopped waiting for it (keepWrite): its live write is kept once made. */
+  kept?: true;
 }
 
 /** Where a socket finds its OwnerSocket (set once, by the constructor). */
@@ -326,6 +328,14 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     });
   }
 
+  keepWrite(id: string, write: Promise<boolean>): void {
+    // Held: not written yet. If the flush writes its stored copy, the held
+    // one is dropped (unhold); if the flush ends first, writeHeld keeps it.
+    const held = this.held?.get(id);
+    if (held) held.kept = true;
+    else this.delivery?.keep(id, write);
+  }
+
   /** Keeps a live message until the flush ends (null: refused, over the buffer limit or ack mode). */
   private hold(msg: LiveMessage): Promise<boolean> | null {
     const size = msg.body.length;
@@ -359,10 +369,14 @@ export class OwnerSocket implements LiveSink, FrameWriter {
     this.heldBytes = 0;
     const open = this.state === 'live' && this.ws.readyState === this.ws.OPEN;
     this.socket?.cork();
-    for (const { msg, written } of held.values()) {
+    for (const { msg, written, kept } of held.values()) {
       const write = open ? this.delivery!.live(msg, this) : null;
-      if (write) void write.then(written);
-      else written(false);
+      if (write) {
+        if (kept) this.delivery!.keep(msg.id, write);
+        void write.then(written);
+      } else {
+        written(false);
+      }
     }
     this.socket?.uncork();
   }

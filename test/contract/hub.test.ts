@@ -20,6 +20,8 @@ const msg: LiveMessage = { id: '1', body: Buffer.from('live'), binary: false, t:
 interface Sink extends LiveSink {
   got: string[];
   woken: number;
+  /** Ids handed back with keepWrite. */
+  kept: string[];
 }
 
 /** A sink whose writes report `written` after `ms` ('never': a write that hangs). */
@@ -28,6 +30,10 @@ function sink(written = true, ms: number | 'never' = 0, ackMode = false): Sink {
     ackMode,
     got: [],
     woken: 0,
+    kept: [],
+    keepWrite(id) {
+      this.kept.push(id);
+    },
     deliver(m) {
       this.got.push(Buffer.from(m.body).toString());
       if (ms === 'never') return new Promise<boolean>(() => {});
@@ -84,6 +90,17 @@ function hubContract(name: string, nodes: () => Promise<Nodes>, slack: number): 
       expect(await a.publish(INBOX, msg)).toBe(false);
       expect(Date.now() - started).toBeLessThan(WRITE_TIMEOUT_MS + slack + 500);
     });
+
+    run(
+      'a write still running when publish answers false was handed back first',
+      async ({ a, b }) => {
+        const s = sink(true, 'never');
+        await b.subscribe(INBOX, s);
+        expect(await a.publish(INBOX, msg)).toBe(false);
+        // The caller stores it now: the sink must already know, not to write the stored copy too.
+        expect(s.kept).toEqual([msg.id]);
+      },
+    );
 
     run('an ack-mode sink anywhere: false, and nothing is offered live', async ({ a, b }) => {
       const legacy = sink();
@@ -178,6 +195,36 @@ hubContract(
 );
 
 describe('RedisHub specifics', () => {
+  it('keeps every forwarded write, even one that completed in time', async () => {
+    // The sender stores a forwarded message when the answer is late or lost,
+    // which the receiving node cannot know at write time.
+    const n = await redisNodes(() => ({ url: shared.server.url }));
+    try {
+      const remote = sink();
+      await n.b.subscribe(INBOX, remote);
+      expect(await n.a.publish(INBOX, msg)).toBe(true);
+      expect(remote.kept).toEqual([msg.id]);
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('keeps a local write only when the message is stored all the same', async () => {
+    const n = await redisNodes(() => ({ url: shared.server.url }));
+    try {
+      const [alone, mixed, ack] = [sink(), sink(), sink(true, 0, true)];
+      await n.a.subscribe(INBOX, alone);
+      expect(await n.a.publish(INBOX, msg)).toBe(true);
+      // Written here, but an ack-mode session on the other node makes the caller store it.
+      await n.a.subscribe(OTHER, mixed);
+      await n.b.subscribe(OTHER, ack);
+      expect(await n.a.publish(OTHER, msg)).toBe(false);
+      expect([alone.kept, mixed.got, mixed.kept]).toEqual([[], ['live'], [msg.id]]);
+    } finally {
+      await n.close();
+    }
+  });
+
   it('with a presence snapshot from the store, publish offers only to the nodes it names', async () => {
     const n = await redisNodes(() => ({ url: shared.server.url }));
     try {

@@ -8,15 +8,29 @@ const msg: LiveMessage = { id: '1', body: Buffer.from('x'), binary: false, t: 0,
 function sink(
   written: boolean,
   ms: number | 'never' = 0,
-): LiveSink & { offered: number; woken: number } {
+): LiveSink & {
+  offered: number;
+  woken: number;
+  writes: Promise<boolean>[];
+  kept: [string, Promise<boolean>][];
+} {
   return {
     ackMode: false,
     offered: 0,
     woken: 0,
+    writes: [],
+    kept: [],
     deliver() {
       this.offered++;
-      if (ms === 'never') return new Promise<boolean>(() => {});
-      return new Promise((resolve) => setTimeout(resolve, ms, written));
+      const write =
+        ms === 'never'
+          ? new Promise<boolean>(() => {})
+          : new Promise<boolean>((resolve) => setTimeout(resolve, ms, written));
+      this.writes.push(write);
+      return write;
+    },
+    keepWrite(id, write) {
+      this.kept.push([id, write]);
     },
     wake() {
       this.woken++;
@@ -61,6 +75,31 @@ describe('LocalHub', () => {
     const started = Date.now();
     expect(await hub.publish('a', msg)).toBe(false);
     expect(Date.now() - started).toBeGreaterThanOrEqual(WRITE_TIMEOUT_MS - 5);
+  });
+
+  it('hands every write still running at the timeout back to its sink, before answering', async () => {
+    const hub = new LocalHub();
+    const [late, failed] = [sink(true, 'never'), sink(false)];
+    await hub.subscribe('a', late);
+    await hub.subscribe('a', failed);
+    const answer = hub.publish('a', msg);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(late.kept).toEqual([]); // still waiting
+    expect(await answer).toBe(false);
+    // The caller stores the message once it has the answer: the sink knows by then.
+    expect(late.kept).toEqual([[msg.id, late.writes[0]]]);
+  });
+
+  it('keeps nothing when a write completes in time or every write fails', async () => {
+    const hub = new LocalHub();
+    const [fast, other] = [sink(true, 5), sink(false, 5)];
+    await hub.subscribe('a', fast);
+    await hub.subscribe('b', other);
+    expect(await hub.publish('a', msg)).toBe(true);
+    expect(await hub.publish('b', msg)).toBe(false);
+    await new Promise((r) => setTimeout(r, WRITE_TIMEOUT_MS + 20));
+    expect(fast.kept).toEqual([]);
+    expect(other.kept).toEqual([]);
   });
 
   it('false without offering when an ack-mode sink is subscribed', async () => {

@@ -305,6 +305,32 @@ describe('Session delivery', () => {
     });
   }
 
+  it('a live message held by a flush, given up by the hub and stored, goes out once', async () => {
+    const s = setup();
+    await s.append('old');
+    s.ws.holdWrites = true;
+    await s.handshake();
+    await waitFor(() => s.ws.held.length === 1); // the flush is writing 'old'
+    const reserved = await s.store.reserve(s.keys.id);
+    const msg = { ...s.live('late'), id: reserved.id! };
+    // Held behind the flush; the hub gives up after WRITE_TIMEOUT_MS...
+    expect(await s.hub.publish(s.keys.id, msg)).toBe(false);
+    // ...the flush ends before the caller stores it, and writes the held message live.
+    s.ws.completeHeld(1);
+    await waitFor(() => s.ws.held.length === 1 && !s.session['flushing' as keyof OwnerSocket]);
+    expect(s.ws.held[0]!.data).toBe('late');
+    // Now stored, and the socket woken: its flush must not write the stored copy too.
+    await s.store.append(s.keys.id, { ...msg, body: Buffer.from('late') });
+    await s.hub.notifyStored(s.keys.id);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.ws.held.length).toBe(1); // the flush waits for the live write
+    s.ws.holdWrites = false;
+    s.ws.completeHeld(s.ws.held.length);
+    await waitFor(async () => (await s.left()).length === 0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.ws.sent).toEqual(['old', 'late']);
+  });
+
   it('a socket that closes while holding live messages refuses them (the caller stores them)', async () => {
     const a = setup();
     await a.append('stored');
