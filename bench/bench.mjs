@@ -49,6 +49,11 @@ const runs = (name) => ONLY.includes(name);
 // instead of as fast as they go, so CPU per request compares equal work.
 const POST_RATE = argv.includes('--post-rate') ? Number(argv[argv.indexOf('--post-rate') + 1]) : 0;
 if (!(POST_RATE >= 0)) throw new Error('--post-rate: a number of requests per second');
+// --live-rate N: the live levels at 25/50/75 % of N msg/s instead of the
+// measured maximum (still measured and printed), so that A/B runs compare
+// latency at the same rates.
+const LIVE_RATE = argv.includes('--live-rate') ? Number(argv[argv.indexOf('--live-rate') + 1]) : 0;
+if (!(LIVE_RATE >= 0)) throw new Error('--live-rate: a number of messages per second');
 const ROOT = new URL('..', import.meta.url).pathname;
 // NPCHAT_BENCH_MAIN: another build of the relay (say, the previous commit's dist) for an A/B run.
 const MAIN = process.env.NPCHAT_BENCH_MAIN ?? join(ROOT, 'dist/main.js');
@@ -481,7 +486,7 @@ async function live(server, bare) {
   const levels = {};
   let seqBase = 0;
   for (const fraction of [0.25, 0.5, 0.75]) {
-    const rate = max * fraction;
+    const rate = (LIVE_RATE || max) * fraction;
     // The level's first second is sent and checked for loss but not timed:
     // after the pause between levels, the first ~100 ms showed several-ms
     // latencies for the bare forwarder and the relay alike (the machine
@@ -555,6 +560,7 @@ async function main() {
     date: started.toISOString(),
     quick: QUICK,
     postRate: POST_RATE || null,
+    liveRate: LIVE_RATE || null,
     machine: {
       cores: CORES,
       cpu:
@@ -743,7 +749,7 @@ function print(r) {
     ]);
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i].length)));
   console.log(
-    `npchat-relay bench ${r.date}${r.quick ? ' (quick)' : ''}${r.postRate ? `, POST at ${r.postRate}/s` : ''}: ${r.machine.cores} cores, ${r.machine.cpu}, node ${r.machine.node}, pinned ${r.machine.pinned}`,
+    `npchat-relay bench ${r.date}${r.quick ? ' (quick)' : ''}${r.postRate ? `, POST at ${r.postRate}/s` : ''}${r.liveRate ? `, live levels of ${r.liveRate}/s` : ''}: ${r.machine.cores} cores, ${r.machine.cpu}, node ${r.machine.node}, pinned ${r.machine.pinned}`,
   );
   for (const row of rows)
     console.log(row.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('  '));
