@@ -77,7 +77,7 @@ export function createEngine(
     config.redisCluster ? { cluster: config.redisCluster } : { url: config.redisUrl },
     log,
   );
-  const hub = new RedisHub(conn, config.redisPrefix, log);
+  const hub = new RedisHub(conn, config.redisPrefix, log, config.heartbeat * 1000);
   return {
     store: new RedisStore(conn.client, config.redisPrefix, quota, onExpired),
     hub,

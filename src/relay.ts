@@ -108,7 +108,7 @@ export function createRelay(config: Config, logger: Logger, hooks: RelayHooks = 
     maxMessageBytes: config.maxMessageBytes,
     maxBufferedBytes: config.maxBufferedBytes,
     // A flushed message stays leased for three heartbeats: if this relay dies,
-    // another session gets it soon; a live session re-flushes every heartbeat.
+    // another session gets it soon; the store is re-checked every heartbeat.
     leaseMs: 3 * config.heartbeat * 1000,
     ackWindow: config.ackWindow,
     limits,

@@ -87,5 +87,12 @@ export interface Hub {
   notifyStored(inbox: string, present?: readonly string[]): Promise<void>;
   /** Authenticated sinks of the inbox on this node. */
   localCount(inbox: string): number;
+  /**
+   * True: the hub itself wakes the local sinks of every inbox that has
+   * messages stored, at least once per heartbeat, so the gateway's heartbeat
+   * need not re-flush every socket (for each idle socket, a store round trip
+   * saved). False: each socket re-flushes on its heartbeat.
+   */
+  readonly rechecksStore: boolean;
   close(): Promise<void>;
 }

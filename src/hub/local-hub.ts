@@ -25,6 +25,8 @@ const isTaken = (result: LocalDelivery): boolean => result === 'taken';
 const WOKEN: Promise<void> = Promise.resolve();
 
 export class LocalHub implements Hub {
+  /** One process: no wake can be lost, and the heartbeat's re-flush costs no round trip. */
+  readonly rechecksStore: boolean = false;
   /** inbox -> its sink, or a set of them when there are several (most inboxes have one). */
   private readonly sinks = new Map<string, LiveSink | Set<LiveSink>>();
 

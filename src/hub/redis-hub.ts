@@ -31,9 +31,13 @@
  * The presence script also reads whether the queue exists (a read of B2's
  * kind inside B1): if it does not, A1 comes after B1, so A sees B and wakes
  * it, and B skips its first lease unless woken (OwnerSocket.goLive).
- * Wakes lost to a pub/sub outage are covered by the session's re-flush on
- * every heartbeat and by waking every local session when the subscriber
- * reconnects. A socket closing on B while A forwards: B's local delivery
+ * Wakes lost to a pub/sub outage are covered by waking every local session
+ * when the subscriber reconnects, and by the periodic presence refresh: the
+ * script that refreshes an inbox's presence also tells whether its queue
+ * exists, and the inbox's sessions are woken when it does (at least once per
+ * heartbeat; this also finds messages whose lease a dead relay left behind).
+ * Sessions do not re-flush on their own heartbeat (rechecksStore): an idle
+ * socket costs one round trip per refresh, not that plus a lease. A socket closing on B while A forwards: B's local delivery
  * refuses (no sink), B replies "refused", A stores.
  */
 import { randomBytes } from 'node:crypto';
@@ -93,6 +97,7 @@ function decode(buf: Buffer): { env: Envelope; body: Buffer } {
 }
 
 export class RedisHub extends LocalHub {
+  override readonly rechecksStore = true;
   readonly nodeId = randomBytes(8).toString('hex');
   private readonly pending = new Map<number, (result: LocalDelivery) => void>();
   private nextRid = 1;
@@ -101,10 +106,16 @@ export class RedisHub extends LocalHub {
   private closed = false;
   private readonly presenceScript: Script<'presence' | 'queue', 'node' | 'untilMs' | 'ttlMs'>;
 
+  /**
+   * `recheckMs`: the longest time between two checks of each local inbox's
+   * queue (the heartbeat); the presence is refreshed as often, and at least
+   * every PRESENCE_TTL_MS / 3.
+   */
   constructor(
     private readonly conn: RedisConnections,
     private readonly prefix: string,
     private readonly logger: Logger,
+    recheckMs: number = PRESENCE_TTL_MS / 3,
   ) {
     super();
     this.presenceScript = defineScript(conn.client, PRESENCE);
@@ -119,7 +130,10 @@ export class RedisHub extends LocalHub {
     });
     // A restarted Redis may have lost our presence: write it again at once.
     conn.client.on('ready', () => void this.refreshPresence());
-    this.refreshTimer = setInterval(() => void this.refreshPresence(), PRESENCE_TTL_MS / 3);
+    this.refreshTimer = setInterval(
+      () => void this.refreshPresence(),
+      Math.min(recheckMs, PRESENCE_TTL_MS / 3),
+    );
     this.refreshTimer.unref();
   }
 
@@ -162,10 +176,14 @@ export class RedisHub extends LocalHub {
     return this.conn.client.hdel(this.presenceKey(inbox), this.nodeId).catch(() => 0);
   }
 
+  /** Refreshes every local inbox's presence, and wakes its sinks when it has messages stored. */
   private async refreshPresence(): Promise<void> {
-    await Promise.all(this.localInboxes().map((inbox) => this.setPresence(inbox))).catch(
-      (err: unknown) =>
-        this.logger.warn({ err: (err as Error).message }, 'presence refresh failed'),
+    await Promise.all(
+      this.localInboxes().map(async (inbox) => {
+        if (await this.setPresence(inbox)) this.wakeLocal(inbox);
+      }),
+    ).catch((err: unknown) =>
+      this.logger.warn({ err: (err as Error).message }, 'presence refresh failed'),
     );
   }
 

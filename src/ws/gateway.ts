@@ -1,8 +1,9 @@
 /**
  * The WebSocket gateway: upgrades `GET /{id}`, runs one OwnerSocket per socket,
  * pings every `heartbeat` seconds (terminating sockets that missed the
- * previous pong), re-flushes the store for every live session, and closes slow consumers that stay over the buffer limit
- * for two heartbeats in a row (4008).
+ * previous pong), re-flushes the store for every live session (unless the
+ * hub re-checks the store itself: Redis), and closes slow consumers that
+ * stay over the buffer limit for two heartbeats in a row (4008).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -106,9 +107,9 @@ export class Gateway {
     }
     session.alive = false;
     ws.ping();
-    // Re-check the store: covers wakes lost in a Redis outage and leases
-    // left behind by a relay that died mid-flush.
-    session.wake();
+    // Re-check the store, unless the hub does it for every inbox (Redis: it
+    // covers wakes lost in an outage and leases a dead relay left behind).
+    if (!this.options.hub.rechecksStore) session.wake();
   }
 
   /** Open sockets by mode: handshake (not authenticated yet), legacy, ack. */
