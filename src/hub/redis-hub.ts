@@ -37,8 +37,9 @@
  * exists, and the inbox's sessions are woken when it does (at least once per
  * heartbeat; this also finds messages whose lease a dead relay left behind).
  * Sessions do not re-flush on their own heartbeat (rechecksStore): an idle
- * socket costs one round trip per refresh, not that plus a lease. A socket closing on B while A forwards: B's local delivery
- * refuses (no sink), B replies "refused", A stores.
+ * socket costs one round trip per refresh, not that plus a lease.
+ * A socket closing on B while A forwards: B's local delivery refuses (no
+ * sink), B replies "refused", A stores.
  */
 import { randomBytes } from 'node:crypto';
 import { RelayError } from '../errors.js';
