@@ -15,6 +15,13 @@
 import { connect } from 'node:net';
 
 const HEAD_END = Buffer.from('\r\n\r\n');
+/**
+ * Node's servers close a keep-alive connection after 5 s idle; a request
+ * written just as that happens is lost with the connection. As HTTP clients
+ * do (undici: the server's keep-alive timeout less a second), a connection
+ * idle for this long is closed rather than reused.
+ */
+const IDLE_REUSE_MS = 4000;
 const CONTENT_LENGTH = 'content-length:';
 
 class Connection {
@@ -24,6 +31,8 @@ class Connection {
     this.done = null;
     this.buf = null;
     this.closing = false;
+    /** When it last became free (performance.now()). */
+    this.idleSince = 0;
     this.sock = connect(pool.port, pool.host);
     this.sock.setNoDelay(true);
     this.sock.on('data', (chunk) => this.onData(chunk));
@@ -90,6 +99,10 @@ export class PostPool {
   /** POSTs `body` to `path`; `done(status)` once answered (status 0: the connection was lost). */
   post(path, body, done) {
     let conn = this.free.pop();
+    while (conn && performance.now() - conn.idleSince > IDLE_REUSE_MS) {
+      this.retire(conn);
+      conn = this.free.pop();
+    }
     if (!conn && this.open.size < this.size) {
       conn = new Connection(this);
       this.open.add(conn);
@@ -114,8 +127,16 @@ export class PostPool {
       conn.done = w[i + 2];
       conn.send(w[i], w[i + 1]);
     } else {
+      conn.idleSince = performance.now();
       this.free.push(conn);
     }
+  }
+
+  /** Closes an idle connection; a new one may take its place at once. */
+  retire(conn) {
+    this.open.delete(conn);
+    conn.closing = true;
+    conn.sock.end();
   }
 
   lost(conn) {
