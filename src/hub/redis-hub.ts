@@ -69,6 +69,12 @@ return redis.call('EXISTS', queue)
 `,
 } as const;
 export const FORWARD_TIMEOUT_MS = 500;
+/**
+ * Inboxes whose presence is refreshed (or cleared) per round trip: the
+ * commands in flight, and Redis's burst, stay bounded whatever the number of
+ * sockets (100,000 idle sockets are 391 round trips, not one burst).
+ */
+export const PRESENCE_BATCH = 256;
 
 type Envelope =
   | {
@@ -97,6 +103,13 @@ function decode(buf: Buffer): { env: Envelope; body: Buffer } {
   };
 }
 
+/** `fn` for every item, PRESENCE_BATCH at a time; stops at the first batch that fails. */
+async function inBatches<T>(items: readonly T[], fn: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += PRESENCE_BATCH) {
+    await Promise.all(items.slice(i, i + PRESENCE_BATCH).map(fn));
+  }
+}
+
 export class RedisHub extends LocalHub {
   override readonly rechecksStore = true;
   readonly nodeId = randomBytes(8).toString('hex');
@@ -105,6 +118,9 @@ export class RedisHub extends LocalHub {
   private readonly refreshTimer: NodeJS.Timeout;
   private readonly channel: string;
   private closed = false;
+  /** A refresh is running; `refreshAgain`: another was asked for meanwhile. */
+  private refreshing = false;
+  private refreshAgain = false;
   private readonly presenceScript: Script<'presence' | 'queue', 'node' | 'untilMs' | 'ttlMs'>;
 
   /**
@@ -177,15 +193,31 @@ export class RedisHub extends LocalHub {
     return this.conn.client.hdel(this.presenceKey(inbox), this.nodeId).catch(() => 0);
   }
 
-  /** Refreshes every local inbox's presence, and wakes its sinks when it has messages stored. */
+  /**
+   * Refreshes every local inbox's presence, PRESENCE_BATCH at a time, and
+   * wakes its sinks when it has messages stored. One refresh at a time: one
+   * asked for while another runs (a Redis restart) runs right after it.
+   */
   private async refreshPresence(): Promise<void> {
-    await Promise.all(
-      this.localInboxes().map(async (inbox) => {
-        if (await this.setPresence(inbox)) this.wakeLocal(inbox);
-      }),
-    ).catch((err: unknown) =>
-      this.logger.warn({ err: (err as Error).message }, 'presence refresh failed'),
-    );
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = true;
+    try {
+      do {
+        this.refreshAgain = false;
+        await inBatches(this.localInboxes(), async (inbox) => {
+          // Gone since the list was taken: its presence was cleared, not to be written again.
+          if (this.closed || !this.hasLocal(inbox)) return;
+          if (await this.setPresence(inbox)) this.wakeLocal(inbox);
+        }).catch((err: unknown) =>
+          this.logger.warn({ err: (err as Error).message }, 'presence refresh failed'),
+        );
+      } while (this.refreshAgain && !this.closed);
+    } finally {
+      this.refreshing = false;
+    }
   }
 
   /** Nodes with an unexpired presence for the inbox (this one included). */
@@ -299,7 +331,7 @@ export class RedisHub extends LocalHub {
     this.closed = true;
     clearInterval(this.refreshTimer);
     for (const settle of this.pending.values()) settle('refused');
-    await Promise.all(this.localInboxes().map((inbox) => this.clearPresence(inbox)));
+    await inBatches(this.localInboxes(), (inbox) => this.clearPresence(inbox));
     await super.close();
   }
 }

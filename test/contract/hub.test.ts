@@ -7,11 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import { WRITE_TIMEOUT_MS, type Hub, type LiveMessage, type LiveSink } from '../../src/hub/hub.js';
 import { LocalHub } from '../../src/hub/local-hub.js';
-import { FORWARD_TIMEOUT_MS, RedisHub } from '../../src/hub/redis-hub.js';
+import { FORWARD_TIMEOUT_MS, PRESENCE_BATCH, RedisHub } from '../../src/hub/redis-hub.js';
 import { createLogger } from '../../src/logger.js';
 import { connectRedis, whenReady, type RedisConnections } from '../../src/redis/connect.js';
 import { RedisStore } from '../../src/store/redis-store.js';
-import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
+import { presenceKey, queueKey } from '../../src/redis/keys.js';
+import { rawCommand, redisAndCluster, uniquePrefix } from '../helpers/redis.js';
 
 const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
 const OTHER = 'AAAAHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
@@ -220,6 +221,58 @@ describe('RedisHub specifics', () => {
       await n.b.subscribe(OTHER, ack);
       expect(await n.a.publish(OTHER, msg)).toBe(false);
       expect([alone.kept, mixed.got, mixed.kept]).toEqual([[], ['live'], [msg.id]]);
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('refreshes presence a batch at a time, one refresh at a time, waking inboxes with messages', async () => {
+    const n = await redisNodes(() => ({ url: shared.server.url }));
+    try {
+      const hub = n.a as unknown as {
+        presenceScript: (...args: unknown[]) => Promise<number>;
+        refreshPresence(): Promise<void>;
+      };
+      const count = 2 * PRESENCE_BATCH + 10;
+      const inboxes = Array.from({ length: count }, (_, i) => `${INBOX.slice(0, 40)}${i}`);
+      const sinks = inboxes.map(() => sink());
+      await Promise.all(inboxes.map((inbox, i) => n.a.subscribe(inbox, sinks[i]!)));
+      await rawCommand(shared.server.port, `SET ${queueKey(n.prefix, inboxes[7]!)} x`);
+      const real = hub.presenceScript;
+      let inFlight = 0;
+      let most = 0;
+      let calls = 0;
+      hub.presenceScript = async (...args: unknown[]) => {
+        calls++;
+        most = Math.max(most, ++inFlight);
+        try {
+          return await real(...args);
+        } finally {
+          inFlight--;
+        }
+      };
+      // Two asked at once (a timer and a reconnect): the second runs after the first.
+      await Promise.all([hub.refreshPresence(), hub.refreshPresence()]);
+      await until(() => calls === 2 * count && inFlight === 0);
+      expect([calls, most]).toEqual([2 * count, PRESENCE_BATCH]);
+      expect(sinks[7]!.woken).toBe(2);
+      expect(sinks.filter((s) => s.woken > 0)).toHaveLength(1);
+
+      // A socket that leaves while a refresh runs: its presence is not written back.
+      const last = inboxes[count - 1]!;
+      let left = false;
+      hub.presenceScript = async (...args: unknown[]) => {
+        if (!left) {
+          left = true;
+          n.a.unsubscribe(last, sinks[count - 1]!); // clears the presence (one HDEL)
+        }
+        return real(...args);
+      };
+      await hub.refreshPresence();
+      await new Promise((r) => setTimeout(r, 50)); // the HDEL, sent without waiting
+      expect(await rawCommand(shared.server.port, `EXISTS ${presenceKey(n.prefix, last)}`)).toBe(
+        ':0\r\n',
+      );
     } finally {
       await n.close();
     }
