@@ -31,11 +31,11 @@
  * The presence script also reads whether the queue exists (a read of B2's
  * kind inside B1): if it does not, A1 comes after B1, so A sees B and wakes
  * it, and B skips its first lease unless woken (OwnerSocket.goLive).
- * Wakes lost to a pub/sub outage are covered by waking every local session
- * when the subscriber reconnects, and by the periodic presence refresh: the
- * script that refreshes an inbox's presence also tells whether its queue
- * exists, and the inbox's sessions are woken when it does (at least once per
- * heartbeat; this also finds messages whose lease a dead relay left behind).
+ * Wakes lost to a pub/sub outage are covered by the presence refresh, run
+ * when the subscriber reconnects and at least once per heartbeat: the script
+ * that refreshes an inbox's presence also tells whether its queue exists,
+ * and the inbox's sessions are woken when it does (this also finds messages
+ * whose lease a dead relay left behind).
  * Sessions do not re-flush on their own heartbeat (rechecksStore): an idle
  * socket costs one round trip per refresh, not that plus a lease.
  * A socket closing on B while A forwards: B's local delivery refuses (no
@@ -141,10 +141,10 @@ export class RedisHub extends LocalHub {
     conn.subscriber.on(event, (channel: Buffer, message: Buffer) => {
       if (channel.toString() === this.channel) this.onMessage(message);
     });
-    // After a subscriber reconnect, wakes may have been lost: flush every local session.
-    conn.subscriber.on('ready', () => {
-      for (const inbox of this.localInboxes()) this.wakeLocal(inbox);
-    });
+    // After a subscriber reconnect, wakes may have been lost: the refresh
+    // wakes every local inbox that has messages queued (in batches, not a
+    // lease per socket at once against a Redis that just came back).
+    conn.subscriber.on('ready', () => void this.refreshPresence());
     // A restarted Redis may have lost our presence: write it again at once.
     conn.client.on('ready', () => void this.refreshPresence());
     this.refreshTimer = setInterval(
