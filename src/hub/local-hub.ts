@@ -95,13 +95,8 @@ export class LocalHub implements Hub {
 
   /** deliverLocal, and `keep` to hand the writes back later (a caller that stores a 'taken' message). */
   protected offerLocal(inbox: string, msg: LiveMessage, keepAll: boolean): LocalOffer {
-    const held = this.sinks.get(inbox);
-    if (!held) return OFFERED_TO_NONE;
-    // One sink, the usual case: no lists.
-    if (!(held instanceof Set)) {
-      return held.ackMode ? ACK_HERE : this.awaitWrites([held], msg, keepAll);
-    }
-    const sinks = [...held];
+    const sinks = this.sinksOf(inbox);
+    if (sinks.length === 0) return OFFERED_TO_NONE;
     for (const sink of sinks) if (sink.ackMode) return ACK_HERE;
     return this.awaitWrites(sinks, msg, keepAll);
   }
