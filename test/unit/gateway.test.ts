@@ -1,38 +1,12 @@
 /** The gateway's heartbeat goes through the sockets in slices, never all in one turn. */
 import { describe, expect, it } from 'vitest';
-import { ChallengeKeyring } from '../../src/auth/keyring.js';
-import { LocalHub } from '../../src/hub/local-hub.js';
-import { createLimits } from '../../src/limits.js';
-import { createLogger } from '../../src/logger.js';
-import { Metrics } from '../../src/metrics.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
 import { Gateway, HEARTBEAT_SLICE } from '../../src/ws/gateway.js';
 import type { OwnerSocket } from '../../src/ws/owner-socket.js';
+import { sessionDeps } from '../helpers/session-deps.js';
 
 function gateway(): Gateway {
-  const store = new MemoryStore({ cleanPeriodMs: 60_000 });
   return new Gateway({
-    keyring: new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 }),
-    store,
-    hub: new LocalHub(),
-    logger: createLogger('silent'),
-    handshakeTimeoutMs: 10_000,
-    maxBufferedBytes: 1_000_000,
-    leaseMs: 60_000,
-    ackWindow: 100,
-    limits: createLimits({
-      postRate: 0,
-      postBurst: 0,
-      inboxRate: 0,
-      inboxBurst: 0,
-      handshakeRate: 0,
-      handshakeBurst: 0,
-      authFailures: 0,
-      prekeyRate: 0,
-      prekeyBurst: 0,
-    }),
-    metrics: new Metrics({ sockets: () => ({}), store }),
-    maxSocketsPerInbox: 16,
+    ...sessionDeps(),
     heartbeatMs: 3_600_000, // the test runs the beats itself
     maxMessageBytes: 1_000_000,
   });

@@ -2,15 +2,12 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
-import { ChallengeKeyring } from '../../src/auth/keyring.js';
 import { generateKeys, type OwnerKeys } from '../../src/client/keys.js';
 import { WRITE_TIMEOUT_MS, type LiveMessage } from '../../src/hub/hub.js';
 import { LocalHub } from '../../src/hub/local-hub.js';
-import { createLimits } from '../../src/limits.js';
-import { Metrics } from '../../src/metrics.js';
-import { createLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { OwnerSocket } from '../../src/ws/owner-socket.js';
+import { sessionDeps } from '../helpers/session-deps.js';
 import { solutionFor, waitFor } from '../helpers/socket.js';
 
 type Cb = (err?: Error) => void;
@@ -55,38 +52,17 @@ interface Shared {
   hub: LocalHub;
 }
 
-const limits = createLimits({
-  postRate: 0,
-  postBurst: 0,
-  inboxRate: 0,
-  inboxBurst: 0,
-  handshakeRate: 0,
-  handshakeBurst: 0,
-  authFailures: 0,
-  prekeyRate: 0,
-  prekeyBurst: 0,
-});
-
 /** A session on a fake socket; pass `shared` for another socket of the same owner. */
 function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
   const keys = shared?.keys ?? generateKeys();
   const store = shared?.store ?? new MemoryStore({ cleanPeriodMs: 60_000 });
   const hub = shared?.hub ?? new LocalHub();
-  const keyring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
   const ws = new FakeSocket();
-  const session = new OwnerSocket(ws as unknown as WebSocket, keys.id, {
-    keyring,
-    store,
-    hub,
-    logger: createLogger('silent'),
-    handshakeTimeoutMs: 10_000,
-    maxBufferedBytes,
-    leaseMs: 60_000,
-    ackWindow: 100,
-    limits,
-    metrics: new Metrics({ sockets: () => ({}), store }),
-    maxSocketsPerInbox: 16,
-  });
+  const session = new OwnerSocket(
+    ws as unknown as WebSocket,
+    keys.id,
+    sessionDeps({ store, hub, maxBufferedBytes }),
+  );
   const frame = (obj: unknown) => ws.emit('message', Buffer.from(JSON.stringify(obj)), false);
   /** Asks a challenge and sends its solution (with `extra` fields), not waiting for the answer. */
   const solve = async (extra: Record<string, unknown> = {}) => {
