@@ -266,6 +266,7 @@ export class Metrics {
       };
     return {
       kind: store.kind,
+      holdsBodies: store.holdsBodies,
       reserve: counted('reserve', (...a) => store.reserve(...a)),
       append: counted('append', (...a) => store.append(...a)),
       reserveOrStore: counted('reserve', (...a) => store.reserveOrStore(...a)),

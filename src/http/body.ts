@@ -27,6 +27,7 @@ class BodyReader {
     private readonly minRate: number,
     private readonly resolve: (body: Buffer) => void,
     private readonly reject: (err: RelayError) => void,
+    private readonly own: boolean,
   ) {
     req.on('data', this.onData);
     req.on('end', this.onEnd);
@@ -57,7 +58,9 @@ class BodyReader {
 
   private readonly onEnd = (): void => {
     this.finish();
-    this.resolve(Buffer.concat(this.chunks, this.size));
+    this.resolve(
+      this.own ? ownCopy(this.chunks, this.size) : Buffer.concat(this.chunks, this.size),
+    );
   };
 
   // The client went away mid-body: a client mistake, not a relay failure.
@@ -105,12 +108,33 @@ function tooLarge(limit: number): RelayError {
   );
 }
 
-export function readBody(req: IncomingMessage, limit: number, minRate = 0): Promise<Buffer> {
+/** The chunks copied into one buffer on memory of its own (not a slice of a shared slab). */
+function ownCopy(chunks: readonly Buffer[], size: number): Buffer {
+  const body = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  return body;
+}
+
+/**
+ * The body of `req`, refused past `limit` bytes or below `minRate`. With
+ * `own`, the body is on memory of its own, sized to it, rather than a slice
+ * of one of Node's shared 8 KiB slabs.
+ */
+export function readBody(
+  req: IncomingMessage,
+  limit: number,
+  minRate = 0,
+  own = false,
+): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
     // Stream events never fire synchronously, so the reader is watched before it can finish.
-    const reader = new BodyReader(req, limit, minRate, resolve, reject);
+    const reader = new BodyReader(req, limit, minRate, resolve, reject, own);
     if (minRate > 0) watch(reader);
   });
 }

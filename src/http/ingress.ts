@@ -114,7 +114,13 @@ export async function handlePost(
   }
   const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const binary = contentType === 'application/octet-stream';
-  const body = await readBody(req, deps.maxMessageBytes, deps.bodyMinRate);
+  // RFC 8030: TTL 0 means "deliver now or never", like ?store=false.
+  const store = query.get('store') !== 'false' && ttlMs > 0;
+  // A body this process will likely store is read onto memory of its own
+  // (ownBytes then has nothing to copy); one likely to go out live stays a
+  // slice of a shared slab, cheaper to allocate and to collect.
+  const own = store && deps.store.holdsBodies && deps.hub.localCount(inbox) === 0;
+  const body = await readBody(req, deps.maxMessageBytes, deps.bodyMinRate, own);
   if (body.length === 0) throw new RelayError('invalid_body', 'The message body is empty.');
   if (!binary && !isUtf8(body)) {
     throw new RelayError(
@@ -122,8 +128,6 @@ export async function handlePost(
       'The message body is not valid UTF-8; send binary data with Content-Type: application/octet-stream.',
     );
   }
-  // RFC 8030: TTL 0 means "deliver now or never", like ?store=false.
-  const store = query.get('store') !== 'false' && ttlMs > 0;
   const sender = verifySignedPost(req, inbox, body);
   const reserved: StoredOrReserved =
     store && sender === null && deps.hub.localCount(inbox) === 0

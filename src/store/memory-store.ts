@@ -40,7 +40,9 @@ export const KEY_OVERHEAD = 200;
  * one of Node's shared 8 KiB allocation slabs, and a stored slice keeps its
  * whole slab alive: a sender alternating tiny messages that stay with ones
  * that go could hold ~8 KiB per message charged ~0.4 KiB, past the store's
- * bound. Copying costs ~2 µs per stored message.
+ * bound. Copying costs ~2 µs per stored message; a POST to an inbox with no
+ * socket here reads its body onto memory of its own (readBody's `own`), so
+ * only messages that were offered live first are copied.
  */
 export function ownBytes(body: Uint8Array): Uint8Array {
   if (body.byteOffset === 0 && body.buffer.byteLength === body.byteLength) return body;
@@ -98,6 +100,7 @@ export interface MemoryStoreOptions {
 
 export class MemoryStore implements Store {
   readonly kind = 'memory';
+  readonly holdsBodies = true;
   private readonly inboxes = new Map<string, Queue>();
   /** inbox -> (idempotency key -> answer or reservation, with its expiry). */
   private readonly keys = new Map<string, Map<string, KeyState>>();

@@ -350,6 +350,7 @@ function unavailable(err: unknown): never {
 
 export class RedisStore implements Store {
   readonly kind = 'redis';
+  readonly holdsBodies = false;
   private readonly reserveScript: ScriptOf<typeof RESERVE>;
   private readonly appendScript: ScriptOf<typeof APPEND>;
   private readonly reserveOrStoreScript: ScriptOf<typeof RESERVE_OR_STORE>;

@@ -104,6 +104,12 @@ export const PENDING_MS = 10_000;
 export interface Store {
   /** `memory` or `redis`, as /info reports it. */
   readonly kind: string;
+  /**
+   * Stored bodies stay in this process's memory, each on memory of its own:
+   * a POST whose body is likely to be stored reads it that way (one copy,
+   * not a copy into a shared slab and another at the store).
+   */
+  readonly holdsBodies: boolean;
   reserve(inbox: string, idempotencyKey?: string): Promise<Reservation>;
   append(inbox: string, msg: NewMessage, idempotencyKey?: string): Promise<Appended>;
   /**
