@@ -385,7 +385,13 @@ export class RedisStore implements Store {
     return { q: queueKey(this.prefix, inbox), m: k('m'), x: k('x'), l: k('l'), b: k('b') };
   }
 
-  private idempotencyKey(inbox: string, key: string): string {
+  /**
+   * The Redis key of an idempotency key. Without one, the scripts still take
+   * a key (useKey 0: never read or written): `k:`, a name no hashed key has,
+   * so a POST without a key costs no hash.
+   */
+  private idempotencyKey(inbox: string, key: string | undefined): string {
+    if (key === undefined) return this.key(inbox, 'k:');
     return this.key(inbox, `k:${createHash('sha256').update(key).digest('base64url')}`);
   }
 
@@ -393,7 +399,7 @@ export class RedisStore implements Store {
     const [state, id, third, policy] = (await this.reserveScript(
       {
         seq: this.key(inbox, 'seq'),
-        idem: this.idempotencyKey(inbox, idempotencyKey ?? ''),
+        idem: this.idempotencyKey(inbox, idempotencyKey),
         presence: presenceKey(this.prefix, inbox),
         policy: this.key(inbox, 'policy'),
       },
@@ -413,7 +419,7 @@ export class RedisStore implements Store {
     return {
       seq: this.key(inbox, 'seq'),
       ...this.queueKeys(inbox),
-      idem: this.idempotencyKey(inbox, idempotencyKey ?? ''),
+      idem: this.idempotencyKey(inbox, idempotencyKey),
       presence: presenceKey(this.prefix, inbox),
     };
   }
