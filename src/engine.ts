@@ -40,12 +40,16 @@ export function createEngine(
   const quota = { maxMessages: config.inboxMaxMessages, maxBytes: config.inboxMaxBytes };
   if (!config.redisUrl && !config.redisCluster) {
     // Owner state has a bound of its own, as large as the message store's.
-    const owner = createMemoryOwnerState({ maxBytes: config.storeMaxBytes });
+    const owner = createMemoryOwnerState({
+      maxBytes: config.storeMaxBytes,
+      onSweepError: (err) => logger.error({ err }, 'owner state sweep failed'),
+    });
     const store = new MemoryStore({
       cleanPeriodMs: config.cleanPeriod * 1000,
       quota,
       maxBytes: config.storeMaxBytes,
       onExpired,
+      onSweepError: (err) => logger.error({ err }, 'memory store sweep failed'),
       policyOf: owner.policyOf,
     });
     const hub = new LocalHub();

@@ -6,6 +6,7 @@
  * and publish their keys again.
  */
 import { RelayError } from '../errors.js';
+import { SlicedPass } from '../sliced.js';
 import {
   noBundle,
   tooManyPrekeys,
@@ -68,8 +69,12 @@ class MemoryTokens implements Tokens {
     this.budget.charge(-(size(hash) + size(entry.inbox)));
   }
 
-  sweep(now: number): void {
-    for (const [hash, entry] of this.map) if (entry.expiresAt <= now) void this.revoke(hash);
+  /** Sweep steps (SlicedPass): one per token. */
+  *sweepSteps(now: () => number): Generator<number, void, undefined> {
+    for (const [hash, entry] of this.map) {
+      if (entry.expiresAt <= now()) void this.revoke(hash);
+      yield 1;
+    }
   }
 }
 
@@ -95,11 +100,14 @@ class MemoryOnce implements OnceGuard {
     if (this.marks.delete(k)) this.budget.charge(-size(k));
   }
 
-  sweep(now: number): void {
+  /** Sweep steps (SlicedPass): one per mark. */
+  *sweepSteps(now: () => number): Generator<number, void, undefined> {
     for (const [k, until] of this.marks) {
-      if (until > now) continue;
-      this.marks.delete(k);
-      this.budget.charge(-size(k));
+      if (until <= now()) {
+        this.marks.delete(k);
+        this.budget.charge(-size(k));
+      }
+      yield 1;
     }
   }
 }
@@ -167,7 +175,12 @@ export interface MemoryOwnerOptions {
   maxBytes: number;
   sweepMs?: number;
   now?: () => number;
+  /** Told if a step of the periodic sweep throws (that sweep ends; the next runs as planned). */
+  onSweepError?: (err: unknown) => void;
 }
+
+/** Sweep work per turn of the event loop (a token or mark checked). */
+export const SWEEP_UNITS = 2048;
 
 export function createMemoryOwnerState(options: MemoryOwnerOptions): OwnerState & {
   budget: { bytes: number };
@@ -178,10 +191,17 @@ export function createMemoryOwnerState(options: MemoryOwnerOptions): OwnerState 
   const budget = new Budget(options.maxBytes);
   const tokens = new MemoryTokens(budget, now);
   const once = new MemoryOnce(budget, now);
-  const timer = setInterval(() => {
-    tokens.sweep(now());
-    once.sweep(now());
-  }, options.sweepMs ?? 10_000);
+  // Expired tokens and marks, a slice per turn (a single-use mark per signed
+  // POST: a sweep in one go over hundreds of thousands held every client).
+  const sweeping = new SlicedPass(
+    function* () {
+      yield* tokens.sweepSteps(now);
+      yield* once.sweepSteps(now);
+    },
+    SWEEP_UNITS,
+    options.onSweepError ?? (() => {}),
+  );
+  const timer = setInterval(() => sweeping.start(), options.sweepMs ?? 10_000);
   timer.unref();
   const blobs = new MemoryBlobs(budget);
   return {
@@ -191,6 +211,9 @@ export function createMemoryOwnerState(options: MemoryOwnerOptions): OwnerState 
     blobs,
     budget,
     policyOf: (inbox) => blobs.peek(inbox, 'policy'),
-    close: async () => clearInterval(timer),
+    close: async () => {
+      clearInterval(timer);
+      sweeping.stop();
+    },
   };
 }

@@ -13,6 +13,7 @@
  * bodies, so a body must not keep a larger buffer alive.
  */
 import { RelayError } from '../errors.js';
+import { runToEnd, SlicedPass } from '../sliced.js';
 import { MessageIds } from './message-ids.js';
 import {
   compareIds,
@@ -34,6 +35,8 @@ import {
 export const ENTRY_OVERHEAD = 400;
 /** Bytes charged per idempotency key beyond the key itself. */
 export const KEY_OVERHEAD = 200;
+/** Sweep work per turn of the event loop (an inbox looked at, a message or key checked). */
+export const SWEEP_UNITS = 2048;
 
 /**
  * `body`, on memory of its own. A request body under 4 KiB is a slice of
@@ -89,6 +92,8 @@ export interface MemoryStoreOptions {
   maxBytes?: number;
   /** Told how many messages expired unread each time some are dropped. */
   onExpired?: (n: number) => void;
+  /** Told if a step of the periodic sweep throws (that sweep ends; the next runs as planned). */
+  onSweepError?: (err: unknown) => void;
   now?: () => number;
   /**
    * The owner's inbox policy (null: none), read synchronously: a reservation
@@ -106,6 +111,7 @@ export class MemoryStore implements Store {
   private readonly keys = new Map<string, Map<string, KeyState>>();
   private readonly now: () => number;
   private readonly timer: NodeJS.Timeout;
+  private readonly sweeping: SlicedPass;
   private readonly ids: MessageIds;
   private readonly quota: InboxQuota;
   private readonly maxBytes: number;
@@ -125,7 +131,12 @@ export class MemoryStore implements Store {
     this.onExpired = options.onExpired ?? (() => {});
     this.policyOf = options.policyOf;
     this.retryAfter = String(Math.max(1, Math.ceil(options.cleanPeriodMs / 1000)));
-    this.timer = setInterval(() => this.sweep(), options.cleanPeriodMs);
+    this.sweeping = new SlicedPass(
+      () => this.sweepSteps(),
+      SWEEP_UNITS,
+      options.onSweepError ?? (() => {}),
+    );
+    this.timer = setInterval(() => this.sweeping.start(), options.cleanPeriodMs);
     this.timer.unref();
   }
 
@@ -327,15 +338,34 @@ export class MemoryStore implements Store {
     }
   }
 
-  /** Deletes every expired message and key; returns how many messages. */
+  /** Deletes every expired message and key at once; returns how many messages. */
   sweep(): number {
-    const now = this.now();
-    let n = 0;
-    for (const [inbox, queue] of this.inboxes) n += this.dropExpired(inbox, queue, now);
-    for (const [inbox, map] of this.keys) {
-      for (const [key, known] of map) if (known.expiresAt <= now) this.unnote(inbox, key);
+    return runToEnd(this.sweepSteps());
+  }
+
+  /**
+   * The periodic sweep's work, one step per inbox (its queue searched only
+   * when an entry can have expired: then a step costs the queue's length,
+   * which the inbox quota bounds) and one per idempotency key; returns how
+   * many messages it dropped. The timer runs it SWEEP_UNITS per turn: with
+   * 600,000 inboxes a sweep in one go held the event loop 0.2 s with nothing
+   * to drop and 0.9 s with everything to drop.
+   */
+  private *sweepSteps(): Generator<number, number, undefined> {
+    let dropped = 0;
+    for (const [inbox, queue] of this.inboxes) {
+      const now = this.now();
+      const cost = now < queue.soonest ? 1 : queue.entries.size + 1;
+      dropped += this.dropExpired(inbox, queue, now);
+      yield cost;
     }
-    return n;
+    for (const [inbox, map] of this.keys) {
+      for (const [key, known] of map) {
+        if (known.expiresAt <= this.now()) this.unnote(inbox, key);
+        yield 1;
+      }
+    }
+    return dropped;
   }
 
   /** Every message and answered key, one at a time (the persist file streams them). */
@@ -380,5 +410,6 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    this.sweeping.stop();
   }
 }

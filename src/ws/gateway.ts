@@ -11,6 +11,7 @@ import { WebSocketServer } from 'ws';
 import { RelayError, errorBody } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { CORS_HEADERS } from '../http/respond.js';
+import { SlicedPass } from '../sliced.js';
 import { OwnerSocket, type OwnerSocketDeps } from './owner-socket.js';
 
 export interface GatewayOptions extends OwnerSocketDeps {
@@ -45,8 +46,8 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   readonly sessions = new Set<OwnerSocket>();
   private readonly timer: NodeJS.Timeout;
-  /** The heartbeat still going through the sessions (null: none). */
-  private beating: Iterator<OwnerSocket> | null = null;
+  /** The heartbeat's pass through the sessions. */
+  private readonly beating: SlicedPass;
   private readonly logger: Logger;
 
   /** One deps object for every session (not a copy per socket). */
@@ -65,6 +66,11 @@ export class Gateway {
       perMessageDeflate: false,
       clientTracking: false,
     });
+    this.beating = new SlicedPass(
+      () => this.beatSteps(),
+      HEARTBEAT_SLICE,
+      (err) => this.logger.error({ err }, 'heartbeat failed'),
+    );
     this.timer = setInterval(() => this.beat(), options.heartbeatMs);
     this.timer.unref();
   }
@@ -84,36 +90,27 @@ export class Gateway {
   }
 
   /**
-   * A heartbeat, HEARTBEAT_SLICE sockets per turn of the event loop (a Set's
-   * iterator skips sessions that end meanwhile). A beat still going when the
-   * next is due carries on; the next one is skipped.
+   * A heartbeat, HEARTBEAT_SLICE sockets per turn of the event loop (the
+   * Set's iterator skips sessions that end meanwhile). A beat still going
+   * when the next is due carries on; the next one is skipped (a second pass
+   * right behind it would terminate sockets whose pong has not come yet).
+   * One socket's failure must not stop the others' (nor escape the timer).
    */
   private beat(): void {
-    if (this.beating) return;
-    this.beating = this.sessions.values();
-    this.beatSlice();
+    this.beating.start();
   }
 
-  /** One socket's failure in a heartbeat must not stop the others' (nor escape the timer). */
-  private readonly beatSlice = (): void => {
-    const sessions = this.beating;
-    if (!sessions) return;
-    for (let n = 0; n < HEARTBEAT_SLICE; n++) {
-      const next = sessions.next();
-      if (next.done) {
-        this.beating = null;
-        return;
-      }
-      const session = next.value;
+  private *beatSteps(): Generator<number, void, undefined> {
+    for (const session of this.sessions) {
       try {
         this.beatOne(session);
       } catch (err) {
         this.logger.error({ err }, 'heartbeat failed for a socket');
         session.ws.terminate();
       }
+      yield 1;
     }
-    setImmediate(this.beatSlice);
-  };
+  }
 
   private beatOne(session: OwnerSocket): void {
     const ws = session.ws;
@@ -156,9 +153,10 @@ export class Gateway {
     for (const session of this.sessions) session.close(new RelayError('going_away'));
   }
 
-  /** Stops the heartbeat (a beat in progress ends with the cleared set) and terminates what is still open. */
+  /** Stops the heartbeat (a beat in progress too) and terminates what is still open. */
   close(): void {
     clearInterval(this.timer);
+    this.beating.stop();
     for (const session of this.sessions) session.ws.terminate();
     this.sessions.clear();
     this.wss.close();

@@ -1,5 +1,5 @@
-import { expect, it } from 'vitest';
-import { MemoryStore } from '../../src/store/memory-store.js';
+import { expect, it, vi } from 'vitest';
+import { MemoryStore, SWEEP_UNITS } from '../../src/store/memory-store.js';
 import { msg, storeContract } from './store-contract.js';
 
 /** Each store's inbox policies, as the owner state would hold them. */
@@ -67,4 +67,35 @@ it('memory store: a stored body keeps no larger buffer alive (a pooled slice is 
   const [c] = await store.lease('c', 1, 10_000);
   expect(c!.body).toBe(exact);
   await store.close();
+});
+
+it('memory store: the periodic sweep drops expired messages and keys a slice per turn', async () => {
+  vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] });
+  const now = { t: 1_000 };
+  const expired: number[] = [];
+  const store = new MemoryStore({
+    cleanPeriodMs: 30_000,
+    now: () => now.t,
+    onExpired: (n) => expired.push(n),
+  });
+  try {
+    // Each inbox's step costs 2 units once its message has expired.
+    const inboxes = 3 * SWEEP_UNITS;
+    for (let i = 0; i < inboxes; i++) await store.append(`i${i}`, msg(`m${i}`, 100, 1_000));
+    await store.append('keyed', { ...msg('k', 100, 1_000), id: '1' }, 'key-1');
+    const keyedBytes = store.bytes;
+    now.t = 2_000;
+    vi.advanceTimersByTime(30_000); // the timer starts a pass: its first slice runs now
+    expect(store.size).toBe(inboxes + 1 - SWEEP_UNITS / 2);
+    vi.advanceTimersToNextTimer(); // the next slice, a turn later
+    expect(store.size).toBe(inboxes + 1 - SWEEP_UNITS);
+    for (let i = 0; i < 10 && store.bytes > 0; i++) vi.advanceTimersToNextTimer();
+    expect(store.size).toBe(0);
+    expect(store.bytes).toBe(0);
+    expect(keyedBytes).toBeGreaterThan(0);
+    expect(expired.reduce((a, b) => a + b, 0)).toBe(inboxes + 1);
+  } finally {
+    await store.close();
+    vi.useRealTimers();
+  }
 });

@@ -1,6 +1,6 @@
 /** The OwnerState contract, against the memory engine, a redis-server and a Redis Cluster. */
-import { describe, expect, it } from 'vitest';
-import { createMemoryOwnerState } from '../../src/owner/memory.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createMemoryOwnerState, SWEEP_UNITS } from '../../src/owner/memory.js';
 import { createRedisOwnerState } from '../../src/owner/redis.js';
 import type { OwnerState, PreKey } from '../../src/owner/state.js';
 import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
@@ -126,5 +126,41 @@ describe('memory owner state bound', () => {
     await s.prekeys.take(A);
     expect(s.budget.bytes).toBe(before);
     await s.close();
+  });
+
+  it('sweeps expired tokens and marks a slice per turn, giving their bytes back', async () => {
+    vi.useFakeTimers({
+      toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'],
+    });
+    const now = { t: 1_000 };
+    const s = createMemoryOwnerState({ maxBytes: 10_000_000, sweepMs: 10_000, now: () => now.t });
+    try {
+      const n = SWEEP_UNITS; // tokens and as many marks: two slices and a bit
+      for (let i = 0; i < n; i++) await s.tokens.save(`t${i}`.padEnd(43, 'x'), A, 100);
+      for (let i = 0; i < n + 10; i++) expect(await s.once.first(A, `r:${i}`, 100)).toBe(true);
+      await s.tokens.save('kept'.padEnd(43, 'x'), B, 60_000);
+      await s.once.first(B, 'kept', 60_000);
+      const full = s.budget.bytes;
+      now.t = 2_000;
+      vi.advanceTimersByTime(10_000);
+      const first = s.budget.bytes;
+      expect(first).toBeLessThan(full);
+      expect(await s.once.first(A, 'r:0', 100)).toBe(true); // a mark it has not reached yet
+      vi.advanceTimersToNextTimer();
+      expect(s.budget.bytes).toBeLessThan(first);
+      for (let i = 0; i < 5; i++) vi.advanceTimersToNextTimer();
+      // What is left: the two live entries and the mark renewed above.
+      expect(await s.tokens.inboxOf('kept'.padEnd(43, 'x'))).toBe(B);
+      expect(await s.once.first(B, 'kept', 60_000)).toBe(false);
+      const left = s.budget.bytes;
+      await s.tokens.revoke('kept'.padEnd(43, 'x'));
+      await s.once.forget(B, 'kept');
+      await s.once.forget(A, 'r:0');
+      expect(s.budget.bytes).toBe(0);
+      expect(left).toBeGreaterThan(0);
+    } finally {
+      await s.close();
+      vi.useRealTimers();
+    }
   });
 });
