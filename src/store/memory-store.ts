@@ -57,13 +57,27 @@ export function ownBytes(body: Uint8Array): Uint8Array {
 interface Entry {
   msg: StoredMessage;
   leasedUntil: number;
+  /** Stored after a message with a later id: also in the queue's `late` list. */
+  late: boolean;
 }
 
 interface Queue {
-  /** message id -> entry, in id order. */
+  /**
+   * message id -> entry, in the order stored: the entries that are not
+   * `late` are in id order (each id above every id stored before it).
+   */
   entries: Map<string, Entry>;
+  /**
+   * The late entries (a reserved id stored after a later one: a live
+   * attempt that timed out), in id order; null when there are none. Kept
+   * apart so that a late entry costs O(log n) plus a short move, not a
+   * re-sort of the queue: that was ~4.5 ms at 9,000 entries, and anyone
+   * owning an inbox with a socket that does not read could cause one per POST.
+   */
+  late: Entry[] | null;
   /** Sum of the bodies, for the inbox quota. */
   bytes: number;
+  /** The highest id stored. */
   lastId: string;
   /**
    * No entry expires before this (a lower bound: it may lag behind after
@@ -71,6 +85,34 @@ interface Queue {
    * append costs O(1) however long the queue is.
    */
   soonest: number;
+}
+
+/** Where `id` is, or would go, in a list of entries in id order. */
+function position(list: readonly Entry[], id: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareIds(list[mid]!.msg.id, id) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A queue's entries in id order: the in-order ones merged with the late ones. */
+function* merged(queue: Queue, late: readonly Entry[]): Generator<Entry, void, undefined> {
+  let i = 0;
+  for (const entry of queue.entries.values()) {
+    if (entry.late) continue;
+    while (i < late.length && compareIds(late[i]!.msg.id, entry.msg.id) < 0) yield late[i++]!;
+    yield entry;
+  }
+  while (i < late.length) yield late[i++]!;
+}
+
+/** A queue's entries in id order (do not add or drop entries while going through them). */
+function inOrder(queue: Queue): Iterable<Entry> {
+  return queue.late ? merged(queue, queue.late) : queue.entries.values();
 }
 
 interface KeyState extends Answer {
@@ -223,17 +265,26 @@ export class MemoryStore implements Store {
     if (old?.entries.has(stored.id)) this.drop(inbox, old, stored.id);
     let queue = this.inboxes.get(inbox);
     if (!queue) {
-      queue = { entries: new Map(), bytes: 0, lastId: stored.id, soonest: stored.expiresAt };
+      queue = {
+        entries: new Map(),
+        late: null,
+        bytes: 0,
+        lastId: stored.id,
+        soonest: stored.expiresAt,
+      };
       this.inboxes.set(inbox, queue);
     }
     if (stored.expiresAt < queue.soonest) queue.soonest = stored.expiresAt;
-    queue.entries.set(stored.id, { msg: stored, leasedUntil: 0 });
+    const late = compareIds(stored.id, queue.lastId) < 0;
+    const entry: Entry = { msg: stored, leasedUntil: 0, late };
+    queue.entries.set(stored.id, entry);
     queue.bytes += stored.body.length;
     this.size++;
-    if (compareIds(stored.id, queue.lastId) >= 0) {
+    if (!late) {
       queue.lastId = stored.id;
     } else {
-      queue.entries = new Map([...queue.entries].sort(([a], [b]) => compareIds(a, b)));
+      const list = (queue.late ??= []);
+      list.splice(position(list, stored.id), 0, entry);
     }
   }
 
@@ -280,6 +331,11 @@ export class MemoryStore implements Store {
     const entry = queue.entries.get(id);
     if (!entry) return false;
     queue.entries.delete(id);
+    if (entry.late) {
+      const list = queue.late!;
+      list.splice(position(list, id), 1);
+      if (list.length === 0) queue.late = null;
+    }
     queue.bytes -= entry.msg.body.length;
     this.size--;
     this.bytes -= entry.msg.body.length + ENTRY_OVERHEAD;
@@ -308,15 +364,21 @@ export class MemoryStore implements Store {
     const out: StoredMessage[] = [];
     if (!queue) return out;
     const now = this.now();
-    for (const [id, entry] of queue.entries) {
+    let expired: string[] | undefined;
+    for (const entry of inOrder(queue)) {
       if (out.length >= max) break;
       if (entry.msg.expiresAt <= now) {
-        if (this.drop(inbox, queue, id)) this.onExpired(1);
+        (expired ??= []).push(entry.msg.id);
         continue;
       }
       if (entry.leasedUntil > now) continue;
       entry.leasedUntil = now + leaseMs;
       out.push(entry.msg);
+    }
+    if (expired) {
+      let n = 0;
+      for (const id of expired) if (this.drop(inbox, queue, id)) n++;
+      if (n > 0) this.onExpired(n);
     }
     return out;
   }
@@ -374,7 +436,7 @@ export class MemoryStore implements Store {
     | { kind: 'key'; value: MemorySnapshot['keys'][number] }
   > {
     for (const [inbox, queue] of this.inboxes) {
-      for (const { msg } of queue.entries.values()) {
+      for (const { msg } of inOrder(queue)) {
         yield { kind: 'message', value: { ...msg, inbox } };
       }
     }

@@ -2,8 +2,10 @@
  * The Store contract (src/store/store.ts), as a suite any engine runs. Each
  * call of `make` must return a fresh store (its own prefix on a shared server).
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareIds, type InboxQuota, type NewMessage, type Store } from '../../src/store/store.js';
+import { replayable } from '../helpers/fc.js';
 
 const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
 const OTHER = 'N7O2QrddEOeYiyHq0dRP6Uvf30quD655PlalxdTgkYQ';
@@ -158,6 +160,59 @@ export function storeContract(
       const leased = await store.lease(INBOX, 10, 10_000);
       expect(leased.map((m) => m.id)).toEqual([early, later.id]);
       expect(texts(leased)).toEqual(['early', 'later']);
+    });
+
+    it('order: reserved ids stored late, in any order and mixed with removals, lease in id order', async () => {
+      type Op =
+        | { op: 'reserve' }
+        | { op: 'append' }
+        | { op: 'late'; pick: number }
+        | { op: 'remove'; pick: number }
+        | { op: 'lease'; max: number };
+      const ops = fc.array(
+        fc.oneof(
+          fc.constant<Op>({ op: 'reserve' }),
+          fc.constant<Op>({ op: 'append' }),
+          fc.nat().map((pick): Op => ({ op: 'late', pick })),
+          fc.nat().map((pick): Op => ({ op: 'remove', pick })),
+          fc.integer({ min: 1, max: 8 }).map((max): Op => ({ op: 'lease', max })),
+        ),
+        { minLength: 1, maxLength: 40 },
+      );
+      await fc.assert(
+        fc.asyncProperty(ops, async (run) => {
+          const store = await fresh();
+          const reserved: string[] = [];
+          const stored: string[] = []; // the model: ids held, any order
+          const sorted = () => [...stored].sort(compareIds);
+          /** Leases up to `max` and gives them back at once (the next lease sees them again). */
+          const leaseIds = async (max: number) => {
+            const ids = (await store.lease(INBOX, max, 60_000)).map((m) => m.id);
+            await store.release(INBOX, ids);
+            return ids;
+          };
+          for (const step of run) {
+            if (step.op === 'reserve') {
+              reserved.push((await store.reserve(INBOX)).id!);
+            } else if (step.op === 'append') {
+              stored.push((await store.append(INBOX, msg('m'))).id);
+            } else if (step.op === 'late' && reserved.length > 0) {
+              const [id] = reserved.splice(step.pick % reserved.length, 1);
+              expect((await store.append(INBOX, { ...msg(id!), id })).id).toBe(id);
+              stored.push(id!);
+            } else if (step.op === 'remove' && stored.length > 0) {
+              const [id] = stored.splice(step.pick % stored.length, 1);
+              expect(await store.remove(INBOX, [id!])).toBe(1);
+            } else if (step.op === 'lease') {
+              expect(await leaseIds(step.max)).toEqual(sorted().slice(0, step.max));
+            }
+          }
+          expect(await leaseIds(100)).toEqual(sorted());
+          await store.close();
+          open.splice(open.indexOf(store), 1);
+        }),
+        replayable(`store order (${name})`, 40),
+      );
     });
 
     it('idempotency: reserve marks the key pending, then commit answers every retry', async () => {
