@@ -42,6 +42,11 @@ export function refuseUpgrade(socket: Duplex, err: RelayError): void {
  */
 export const HEARTBEAT_SLICE = 200;
 
+/** Most fragments of one client message (close 1008 above it). */
+export const MAX_FRAGMENTS = 64;
+/** Most socket reads one client frame may arrive in (close 1008 above it). */
+export const MAX_FRAME_READS = 4096;
+
 export class Gateway {
   private readonly wss: WebSocketServer;
   readonly sessions = new Set<OwnerSocket>();
@@ -63,6 +68,11 @@ export class Gateway {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
+      // Every piece is a Buffer object (~100 bytes) however small: ws's
+      // defaults (16,384 fragments, 262,144 reads) let one socket hold
+      // megabytes for a few KiB sent. Clients send small frames, whole.
+      maxFragments: MAX_FRAGMENTS,
+      maxBufferedChunks: MAX_FRAME_READS,
       perMessageDeflate: false,
       clientTracking: false,
     });

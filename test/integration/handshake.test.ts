@@ -6,6 +6,7 @@ import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { compressedKeys, forms, legacyShortKeys } from '../helpers/signatures.js';
 import { authedSocket, postText, solutionFor, TestSocket, waitFor } from '../helpers/socket.js';
 import { vectors } from '../helpers/vectors.js';
+import { MAX_FRAGMENTS } from '../../src/ws/gateway.js';
 
 let t: TestRelay;
 beforeAll(async () => {
@@ -229,6 +230,24 @@ describe('handshake: rejections', () => {
     } finally {
       await r.close();
     }
+  });
+
+  it(`a message in up to ${MAX_FRAGMENTS} fragments is read; in more -> 1008`, async () => {
+    const text = `{"get":"challenge"${' '.repeat(2 * MAX_FRAGMENTS)}}`;
+    /** Sends `text` in `n` fragments (a text frame, then continuation frames). */
+    const fragmented = (s: TestSocket, n: number) => {
+      const size = Math.ceil(text.length / n);
+      for (let i = 0; i < n; i++) {
+        s.ws.send(text.slice(i * size, (i + 1) * size), { fin: i === n - 1 });
+      }
+    };
+    const ok = await open(generateKeys().id);
+    fragmented(ok, MAX_FRAGMENTS);
+    expect(await ok.nextJson()).toMatchObject({ challenge: { txt: expect.any(String) } });
+    ok.close();
+    const over = await open(generateKeys().id);
+    fragmented(over, MAX_FRAGMENTS + 1);
+    expect((await over.closed).code).toBe(1008);
   });
 
   it('sends no stored message to a socket that failed the handshake', async () => {

@@ -5,6 +5,7 @@
  * messages to many inboxes, against the bound the README states.
  */
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
 import { bothEngines } from '../helpers/engines.js';
@@ -143,6 +144,61 @@ describe('flood', () => {
       expect(counts.ok * 64).toBeLessThanOrEqual(STORE_MIB * 1024);
       expect(peak - idle).toBeLessThan(STORE_MIB + SLACK_MIB);
       expect((await fetch(`${relay.url}/health`)).status).toBe(200);
+    } finally {
+      clearInterval(sampler);
+      relay.child.proc.kill('SIGTERM');
+      await relay.child.exited;
+    }
+  }, 60_000);
+});
+
+describe('a body in tiny pieces', () => {
+  it('a 1 MiB body in 1-byte chunks costs the relay about its size, not 100 times it', async () => {
+    const relay = await spawnRelay();
+    const pid = relay.child.proc.pid!;
+    let sampler: NodeJS.Timeout | undefined;
+    try {
+      const keys = generateKeys();
+      await postText(relay.url, generateKeys().id, 'warm');
+      const idle = rssMiB(pid);
+      let peak = idle;
+      sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
+      // Chunked encoding, one byte per chunk: 6 bytes on the wire for each
+      // byte of body. Kept as they came, the chunks took ~400 MiB.
+      const SIZE = 1024 * 1024;
+      const status = await new Promise<string>((resolve, reject) => {
+        const socket = connect(relay.port, '127.0.0.1');
+        socket.on('error', reject);
+        socket.on('data', (d: Buffer) => {
+          resolve(d.toString().split('\r\n')[0]!);
+          socket.destroy();
+        });
+        socket.write(
+          `POST /${keys.id} HTTP/1.1\r\nHost: relay\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        );
+        const piece = '1\r\nx\r\n'.repeat(8192);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < SIZE) {
+            sent += 8192;
+            if (!socket.write(piece)) {
+              socket.once('drain', pump);
+              return;
+            }
+          }
+          socket.write('0\r\n\r\n');
+        };
+        pump();
+      });
+      clearInterval(sampler);
+      peak = Math.max(peak, rssMiB(pid));
+      console.log(`1-byte chunks: RSS idle ${idle.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB`);
+      expect(status).toBe('HTTP/1.1 200 OK');
+      expect(peak - idle).toBeLessThan(64);
+      // Stored whole.
+      const s = await authedSocket(relay.url.replace('http', 'ws'), keys);
+      expect((await s.next()).text).toBe('x'.repeat(SIZE));
+      s.close();
     } finally {
       clearInterval(sampler);
       relay.child.proc.kill('SIGTERM');

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { readBody } from '../../src/http/body.js';
+import { MAX_CHUNKS, readBody } from '../../src/http/body.js';
 import { RelayError } from '../../src/errors.js';
 
 /** A request whose body arrives in these chunks. */
@@ -23,6 +23,32 @@ describe('readBody', () => {
     const one = await readBody(request(['x'.repeat(1024)]), 2048, 0, true);
     expect(one.toString()).toBe('x'.repeat(1024));
     expect(one.buffer.byteLength).toBe(1024);
+  });
+
+  it('a body in many tiny chunks comes out whole and exact, own or not', async () => {
+    // Past MAX_CHUNKS the reader gathers into one growing buffer: sizes that
+    // cross its first size and its doublings, and chunks of every length.
+    const bytes = Array.from({ length: 70_000 }, (_, i) => String.fromCharCode(97 + (i % 26)));
+    const pieces: string[] = [];
+    for (let i = 0, n = 1; i < bytes.length; i += n, n = (n % 7) + 1) {
+      pieces.push(bytes.slice(i, i + n).join(''));
+    }
+    expect(pieces.length).toBeGreaterThan(MAX_CHUNKS);
+    for (const own of [false, true]) {
+      for (const count of [MAX_CHUNKS - 1, MAX_CHUNKS, MAX_CHUNKS + 1, pieces.length]) {
+        const want = pieces.slice(0, count).join('');
+        const body = await readBody(request(pieces.slice(0, count)), 100_000, 0, own);
+        expect(body.toString()).toBe(want);
+        expect(body.length).toBe(want.length);
+        if (own) expect(body.buffer.byteLength).toBe(want.length);
+      }
+    }
+    // One byte at a time, up to the limit exactly, then one past it.
+    const ones = Array.from({ length: 5000 }, () => 'z');
+    expect((await readBody(request(ones), 5000)).toString()).toBe('z'.repeat(5000));
+    await expect(readBody(request([...ones, 'z']), 5000)).rejects.toMatchObject({
+      code: 'too_large',
+    });
   });
 
   it('without `own`, a small body is a slice of a shared slab', async () => {
