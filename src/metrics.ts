@@ -176,8 +176,14 @@ export class PostMetrics {
   }
 }
 
+/** A scrape's text serves every scrape asked for within this long of it. */
+export const SCRAPE_REUSE_MS = 1000;
+
 export class Metrics {
   readonly registry = new Registry();
+  /** The last scrape: when it was made, and its text (still being made, maybe). */
+  private lastScrape: { at: number; text: Promise<string> } | null = null;
+  private readonly now: () => number;
   readonly posts: PostMetrics;
   readonly handshakes: LabeledCounter<'result'>;
   readonly messages: LabeledCounter<'event'>;
@@ -189,7 +195,9 @@ export class Metrics {
     /** Open sockets by mode (`handshake`, `legacy`, `ack`), read at scrape time. */
     sockets: () => Record<string, number>;
     store: Store;
+    now?: () => number;
   }) {
+    this.now = options.now ?? Date.now;
     const registry = this.registry;
     this.posts = new PostMetrics(registry, LATENCY_BUCKETS);
     this.handshakes = new LabeledCounter(
@@ -245,6 +253,27 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: registry, prefix: 'npchat_' });
+  }
+
+  /**
+   * The exposition text. Making it costs ~0.7 ms of CPU (the default metrics,
+   * the gauges), some 50 POSTs' worth, and /metrics is public by default:
+   * one client asking in a loop took a whole core. A scrape within
+   * SCRAPE_REUSE_MS of the last one made (or while that one is being made)
+   * gets its text, so at most one is made a second however fast anyone
+   * asks. Prometheus scrapes every 15 s or so; a failed one is not reused.
+   */
+  scrape(): Promise<string> {
+    const now = this.now();
+    const last = this.lastScrape;
+    if (last && now - last.at < SCRAPE_REUSE_MS) return last.text;
+    const text = this.registry.metrics();
+    const made = { at: now, text };
+    this.lastScrape = made;
+    text.catch(() => {
+      if (this.lastScrape === made) this.lastScrape = null;
+    });
+    return text;
   }
 
   /** The store, with every failed operation counted (the store itself is unchanged). */

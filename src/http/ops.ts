@@ -22,7 +22,7 @@ export const OPS_PATHS = new Set(['health', 'ready', 'info', 'ping', 'metrics'])
 
 /** The Prometheus text of a relay's registry. */
 export async function sendMetrics(res: ServerResponse, metrics: Metrics): Promise<void> {
-  const text = await metrics.registry.metrics();
+  const text = await metrics.scrape();
   res.writeHead(200, {
     'Content-Type': metrics.registry.contentType,
     'Content-Length': Buffer.byteLength(text),

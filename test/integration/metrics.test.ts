@@ -10,6 +10,7 @@ import { bothEngines } from '../helpers/engines.js';
 import { freePort } from '../helpers/redis.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { authedSocket, postText, TestSocket } from '../helpers/socket.js';
+import { SCRAPE_REUSE_MS } from '../../src/metrics.js';
 
 const engines = bothEngines();
 
@@ -106,6 +107,33 @@ for (const [name, engine] of engines) {
     });
   });
 }
+
+describe('scrape cost', () => {
+  it('/metrics reuses a scrape made within SCRAPE_REUSE_MS; a later one is fresh', async () => {
+    const t = await startRelay();
+    try {
+      const sent = (text: string) => /npchat_posts_total\{code="sent"\} (\d+)/.exec(text)?.[1];
+      const text = async () => (await scrape(t.url)).text;
+      let checked = false;
+      for (let attempt = 0; attempt < 3 && !checked; attempt++) {
+        await new Promise((r) => setTimeout(r, SCRAPE_REUSE_MS + 50)); // the next one is made fresh
+        const made = Date.now();
+        const first = await text();
+        await postText(t.url, generateKeys().id, 'x');
+        // Asked for again and again (as a flood would): the same text, made once.
+        const again = await Promise.all(Array.from({ length: 20 }, text));
+        if (Date.now() - made >= SCRAPE_REUSE_MS - 200) continue; // too slow a machine to tell
+        expect(new Set([first, ...again]).size).toBe(1);
+        checked = true;
+        await new Promise((r) => setTimeout(r, SCRAPE_REUSE_MS + 50));
+        expect(Number(sent(await text()))).toBe(Number(sent(first) ?? 0) + 1);
+      }
+      expect(checked).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+});
 
 describe('NPCHAT_METRICS', () => {
   it('each relay has its own registry', async () => {

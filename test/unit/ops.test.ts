@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { handleOps, type OpsDeps } from '../../src/http/ops.js';
 import type { Store } from '../../src/store/store.js';
-import { Metrics } from '../../src/metrics.js';
+import { Metrics, SCRAPE_REUSE_MS } from '../../src/metrics.js';
 
 /** Captures what a handler writes. */
 function fakeResponse() {
@@ -68,5 +68,40 @@ describe('/ready', () => {
     );
     expect(out.status).toBe(503);
     expect(JSON.parse(out.body).message).toMatch(/store/);
+  });
+});
+
+describe('Metrics.scrape', () => {
+  it('makes at most one scrape per SCRAPE_REUSE_MS, and never reuses a failed one', async () => {
+    const clock = { t: 1_000_000 };
+    let made = 0;
+    let fail = false;
+    const metrics = new Metrics({
+      // Read once per scrape made: counts them.
+      sockets: () => {
+        made++;
+        if (fail) throw new Error('gauge failed');
+        return { legacy: made };
+      },
+      store: { kind: 'memory', count: async () => 0 } as unknown as Store,
+      now: () => clock.t,
+    });
+    const legacy = (text: string) => /npchat_sockets_open\{mode="legacy"\} (\d+)/.exec(text)?.[1];
+    const texts = await Promise.all(Array.from({ length: 50 }, () => metrics.scrape()));
+    expect(made).toBe(1);
+    expect(new Set(texts).size).toBe(1);
+    expect(legacy(texts[0]!)).toBe('1');
+    clock.t += SCRAPE_REUSE_MS - 1;
+    expect(legacy(await metrics.scrape())).toBe('1');
+    expect(made).toBe(1);
+    clock.t += 1;
+    expect(legacy(await metrics.scrape())).toBe('2');
+    expect(made).toBe(2);
+    clock.t += SCRAPE_REUSE_MS;
+    fail = true;
+    await expect(metrics.scrape()).rejects.toThrow('gauge failed');
+    fail = false;
+    expect(legacy(await metrics.scrape())).toBe('4'); // made again at once
+    expect(made).toBe(4);
   });
 });
