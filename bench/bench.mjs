@@ -225,15 +225,23 @@ function post(url, body) {
 }
 
 // ---- scenarios ---------------------------------------------------------------
-/** autocannon: 50 keep-alive connections POSTing 1 KiB; paths cycle over `paths`. */
-async function postLoad(server, paths, rate = 0) {
+/**
+ * autocannon: 50 keep-alive connections POSTing 1 KiB; paths cycle over
+ * `paths`. `warmup` seconds first, not counted (at a fixed rate, 2: the
+ * JIT's first seconds would weigh on CPU per request).
+ */
+async function postLoad(
+  server,
+  paths,
+  { rate = 0, duration = P.duration, warmup = rate > 0 ? 2 : 0 } = {},
+) {
   const body = 'x'.repeat(1024);
   let i = 0;
-  const load = (duration) =>
+  const load = (seconds) =>
     autocannon({
       url: server.url,
       connections: 50,
-      duration,
+      duration: seconds,
       ...(rate > 0 ? { overallRate: rate } : {}),
       requests: [
         {
@@ -243,10 +251,9 @@ async function postLoad(server, paths, rate = 0) {
         },
       ],
     });
-  // At a fixed rate the first seconds (JIT warm-up) would weigh on CPU per request: not counted.
-  if (rate > 0) await load(2);
+  if (warmup > 0) await load(warmup);
   const cpu0 = cpuSeconds(server.proc.pid);
-  const result = await load(P.duration);
+  const result = await load(duration);
   const cpu = cpuSeconds(server.proc.pid) - cpu0;
   return {
     rps: result.requests.average,
@@ -255,6 +262,53 @@ async function postLoad(server, paths, rate = 0) {
     cpuUsPerReq: (cpu / Math.max(result.requests.total, 1)) * 1e6,
     non2xx: result.non2xx,
     errors: result.errors,
+    total: result.requests.total,
+    cpuSeconds: cpu,
+    seconds: duration,
+  };
+}
+
+/** Runs of postLoad summed: requests/s over their time, CPU per request over their requests. */
+function sumPostRuns(runs) {
+  const total = runs.reduce((a, r) => a + r.total, 0);
+  const cpu = runs.reduce((a, r) => a + r.cpuSeconds, 0);
+  return {
+    rps: total / runs.reduce((a, r) => a + r.seconds, 0),
+    p50: Math.max(...runs.map((r) => r.p50)),
+    p99: Math.max(...runs.map((r) => r.p99)),
+    cpuUsPerReq: (cpu / Math.max(total, 1)) * 1e6,
+    non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+/**
+ * The POST scenario with its baseline measured alongside: the relay and a
+ * bare node:http server (both started, the idle one costs nothing) loaded
+ * in alternation, bare-relay-relay-bare, P.duration / 2 s each after 2 s
+ * of warm-up each. This machine's speed moves within a minute, so a
+ * baseline measured minutes before the relay can be another machine's
+ * (one run: bare server 28,179 req/s at the start, the relay at a third of
+ * it a minute later). The relay's figures, with `baseline` of the same
+ * minutes.
+ */
+async function pairedPost(relay, bare, paths, rate) {
+  const rounds = QUICK ? 1 : 2;
+  const duration = P.duration / 2;
+  await postLoad(bare, paths, { rate, duration: 2, warmup: 0 });
+  await postLoad(relay, paths, { rate, duration: 2, warmup: 0 });
+  const runs = { bare: [], relay: [] };
+  for (let i = 0; i < rounds; i++) {
+    const order = i % 2 === 0 ? ['bare', 'relay'] : ['relay', 'bare'];
+    for (const name of order) {
+      const server = name === 'bare' ? bare : relay;
+      runs[name].push(await postLoad(server, paths, { rate, duration, warmup: 0 }));
+    }
+  }
+  const base = sumPostRuns(runs.bare);
+  return {
+    ...sumPostRuns(runs.relay),
+    baseline: { rps: base.rps, cpuUsPerReq: base.cpuUsPerReq, p50: base.p50, p99: base.p99 },
   };
 }
 
@@ -594,7 +648,7 @@ async function main() {
   if (runs('post') || runs('workers')) {
     log('baseline: bare node:http');
     s = await startServer([join(ROOT, 'bench/bare-http.mjs')]);
-    results.baselines.http = await postLoad(s, paths, POST_RATE);
+    results.baselines.http = await postLoad(s, paths, { rate: POST_RATE });
     await stop(s);
   }
   if (runs('live')) {
@@ -609,9 +663,11 @@ async function main() {
     const r = {};
     results.engines[engine] = r;
     if (runs('post')) {
-      log(`${engine}: POST 1 KiB to offline inboxes`);
+      log(`${engine}: POST 1 KiB to offline inboxes, alternating with a bare node:http server`);
       s = await startRelay(engine, redis);
-      r.post = await postLoad(s, paths, POST_RATE);
+      const bare = await startServer([join(ROOT, 'bench/bare-http.mjs')]);
+      r.post = await pairedPost(s, bare, paths, POST_RATE);
+      await stop(bare);
       await stop(s);
     }
     if (runs('live')) {
@@ -708,8 +764,8 @@ function print(r) {
       rows.push([
         engine,
         'POST 1 KiB offline',
-        `${f(e.post.rps)} req/s (${f(e.post.rps / b.http.rps, 2)}x)`,
-        `p50 ${e.post.p50} ms, p99 ${e.post.p99} ms, ${f(e.post.cpuUsPerReq, 1)} µs CPU/req (${f(e.post.cpuUsPerReq / b.http.cpuUsPerReq, 2)}x), non-2xx ${e.post.non2xx}`,
+        `${f(e.post.rps)} req/s (${f(e.post.rps / e.post.baseline.rps, 2)}x)`,
+        `p50 ${e.post.p50} ms, p99 ${e.post.p99} ms, ${f(e.post.cpuUsPerReq, 1)} µs CPU/req (${f(e.post.cpuUsPerReq / e.post.baseline.cpuUsPerReq, 2)}x); bare server alongside ${f(e.post.baseline.rps)} req/s, ${f(e.post.baseline.cpuUsPerReq, 1)} µs; non-2xx ${e.post.non2xx}`,
       ]);
     if (e.live)
       rows.push([
