@@ -60,6 +60,7 @@ export class SlicedPass {
           return;
         }
         spent += step.value;
+        if (this.running !== steps) return; // stopped by the step itself
       }
     } catch (err) {
       this.running = null;

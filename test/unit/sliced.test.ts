@@ -70,6 +70,25 @@ describe('SlicedPass', () => {
     pass.stop();
   });
 
+  it('a step that stops its own pass ends it there', async () => {
+    const seen: number[] = [];
+    const pass: SlicedPass = new SlicedPass(
+      function* () {
+        for (let i = 0; i < 10; i++) {
+          seen.push(i);
+          if (i === 2) pass.stop();
+          yield 1;
+        }
+      },
+      100,
+      () => {},
+    );
+    pass.start();
+    await turn();
+    expect(seen).toEqual([0, 1, 2]);
+    expect(pass.active).toBe(false);
+  });
+
   it('a step that throws ends the pass and is reported, not thrown', async () => {
     const errors: unknown[] = [];
     const boom = new Error('boom');
