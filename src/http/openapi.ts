@@ -15,6 +15,12 @@ const ERROR_SCHEMA: Schema = {
   },
 };
 
+/**
+ * What reading any request body can answer (body.ts): cut off or in too
+ * many small pieces, larger than the route's limit, slower than the minimum rate.
+ */
+const BODY_ERRORS: readonly ErrorCode[] = ['bad_request', 'too_large', 'request_timeout'];
+
 /** `/:id/keys` -> `/{id}/keys` */
 function openApiPath(path: string): string {
   return path.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -81,7 +87,9 @@ function operation(route: Route): Record<string, unknown> {
             }
           : {}),
       },
-      ...errorResponses(route.errors),
+      ...errorResponses(
+        route.body === 'none' ? route.errors : [...new Set([...route.errors, ...BODY_ERRORS])],
+      ),
     },
   };
   if (route.access === 'owner') op.security = [{ ownerToken: [] }];

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { MAX_CHUNKS, readBody } from '../../src/http/body.js';
+import { MAX_CHUNKS, MIN_AVERAGE_CHUNK, readBody } from '../../src/http/body.js';
 import { RelayError } from '../../src/errors.js';
 
 /** A request whose body arrives in these chunks. */
@@ -25,30 +25,49 @@ describe('readBody', () => {
     expect(one.buffer.byteLength).toBe(1024);
   });
 
-  it('a body in many tiny chunks comes out whole and exact, own or not', async () => {
+  it('a body in many chunks comes out whole and exact, own or not', async () => {
     // Past MAX_CHUNKS the reader gathers into one growing buffer: sizes that
-    // cross its first size and its doublings, and chunks of every length.
-    const bytes = Array.from({ length: 70_000 }, (_, i) => String.fromCharCode(97 + (i % 26)));
+    // cross its first size and its doublings, and chunks of many lengths
+    // (MIN_AVERAGE_CHUNK and more on average).
+    const sizes = [1, 2, 3, 500, 700, 1000];
     const pieces: string[] = [];
-    for (let i = 0, n = 1; i < bytes.length; i += n, n = (n % 7) + 1) {
-      pieces.push(bytes.slice(i, i + n).join(''));
+    for (let i = 0, total = 0; total < 200_000; i++) {
+      const n = sizes[i % sizes.length]!;
+      pieces.push(String.fromCharCode(97 + (i % 26)).repeat(n));
+      total += n;
     }
     expect(pieces.length).toBeGreaterThan(MAX_CHUNKS);
     for (const own of [false, true]) {
       for (const count of [MAX_CHUNKS - 1, MAX_CHUNKS, MAX_CHUNKS + 1, pieces.length]) {
         const want = pieces.slice(0, count).join('');
-        const body = await readBody(request(pieces.slice(0, count)), 100_000, 0, own);
+        const body = await readBody(request(pieces.slice(0, count)), 1_000_000, 0, own);
         expect(body.toString()).toBe(want);
         expect(body.length).toBe(want.length);
         if (own) expect(body.buffer.byteLength).toBe(want.length);
       }
     }
-    // One byte at a time, up to the limit exactly, then one past it.
-    const ones = Array.from({ length: 5000 }, () => 'z');
-    expect((await readBody(request(ones), 5000)).toString()).toBe('z'.repeat(5000));
-    await expect(readBody(request([...ones, 'z']), 5000)).rejects.toMatchObject({
+    // Up to the limit exactly, then one byte past it.
+    const exact = Array.from({ length: 100 }, () => 'z'.repeat(300));
+    expect((await readBody(request(exact), 30_000)).toString()).toBe('z'.repeat(30_000));
+    await expect(readBody(request([...exact, 'z']), 30_000)).rejects.toMatchObject({
       code: 'too_large',
     });
+  });
+
+  it(`past ${MAX_CHUNKS} chunks, refuses a body whose chunks average under ${MIN_AVERAGE_CHUNK} bytes`, async () => {
+    // MAX_CHUNKS of one byte each are fine (a small body in small pieces).
+    const ones = Array.from({ length: MAX_CHUNKS }, () => 'z');
+    expect((await readBody(request(ones), 100_000)).toString()).toBe('z'.repeat(MAX_CHUNKS));
+    // One more piece, and the average is far under: refused, and the
+    // connection is to close (the rest of the body is never read).
+    const err: unknown = await readBody(request([...ones, 'z']), 100_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RelayError);
+    expect(err).toMatchObject({ code: 'bad_request', headers: { Connection: 'close' } });
+    expect((err as RelayError).message).toMatch(/too many small pieces/);
+    // Big pieces first buy room for small ones, as long as the average holds.
+    const big = 'b'.repeat(MIN_AVERAGE_CHUNK * 200);
+    const mixed = [big, ...Array.from({ length: 150 }, () => 'z')];
+    expect((await readBody(request(mixed), 100_000)).length).toBe(big.length + 150);
   });
 
   it('without `own`, a small body is a slice of a shared slab', async () => {
