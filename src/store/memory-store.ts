@@ -19,6 +19,7 @@ import {
   compareIds,
   inboxFull,
   inProgress,
+  LEASE_SCAN,
   PENDING_MS,
   UNLIMITED,
   type Answer,
@@ -365,8 +366,9 @@ export class MemoryStore implements Store {
     if (!queue) return out;
     const now = this.now();
     let expired: string[] | undefined;
+    let looked = 0;
     for (const entry of inOrder(queue)) {
-      if (out.length >= max) break;
+      if (out.length >= max || looked++ >= LEASE_SCAN) break;
       if (entry.msg.expiresAt <= now) {
         (expired ??= []).push(entry.msg.id);
         continue;

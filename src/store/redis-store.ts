@@ -41,6 +41,7 @@ import { defineScript, type Script } from '../redis/script.js';
 import {
   inboxFull,
   inProgress,
+  LEASE_SCAN,
   PENDING_MS,
   UNLIMITED,
   type Answer,
@@ -250,13 +251,17 @@ trim(q, m, x, l, b, nowMs)
 local out = {}
 local expired = {}
 local offset = 0
-while #out < 2 * most do
-  local ids = redis.call('ZRANGE', q, offset, offset + 99)
+-- At most ${LEASE_SCAN} messages looked at, 100 at a time, their lease and
+-- expiry read in one call each (ZMSCORE: false for a member not there).
+while #out < 2 * most and offset < ${LEASE_SCAN} do
+  local ids = redis.call('ZRANGE', q, offset, math.min(offset + 99, ${LEASE_SCAN} - 1))
   if #ids == 0 then break end
-  for _, mid in ipairs(ids) do
-    local leased = tonumber(redis.call('ZSCORE', l, mid) or '0')
+  local leases = redis.call('ZMSCORE', l, unpack(ids))
+  local expiries = redis.call('ZMSCORE', x, unpack(ids))
+  for i, mid in ipairs(ids) do
+    local leased = tonumber(leases[i]) or 0
     if leased <= nowMs then
-      local exp = tonumber(redis.call('ZSCORE', x, mid) or '0')
+      local exp = tonumber(expiries[i]) or 0
       if exp <= nowMs then
         expired[#expired + 1] = mid
       else

@@ -21,7 +21,8 @@ import { RelayError } from '../errors.js';
  *   `leaseMs`: until the lease ends, is released or the message is removed, no
  *   other `lease` returns them. A lease that ends by time makes its messages
  *   available again (so a holder that died loses nothing). Leasing, removing
- *   and releasing keep working on a store that is full.
+ *   and releasing keep working on a store that is full. A lease looks at no
+ *   more than LEASE_SCAN messages from the head of the queue.
  * - `remove` deletes messages by id (delivered, or acknowledged); unknown ids
  *   are ignored. `release` ends leases early, keeping the messages.
  * - An expired message is never returned, and is eventually deleted.
@@ -34,6 +35,18 @@ import { RelayError } from '../errors.js';
  *   `forget` (failed: a retry may try again). `append` with a key used before
  *   stores nothing and returns that first answer with `duplicate: true`.
  */
+
+/**
+ * The most messages one lease looks at from the head of a queue, leased to
+ * other consumers or not. It bounds the work of a lease, which on Redis is a
+ * script that every relay's commands wait behind: without it, an owner with
+ * 10,000 messages leased to consumers it holds open made each further lease
+ * (one per long-poll, say) go through all of them. With more than this many
+ * of one inbox's messages leased at once, the ones after wait until those
+ * are acknowledged, released, or their leases end.
+ */
+export const LEASE_SCAN = 2048;
+
 export interface NewMessage {
   /** The id `reserve` gave; absent: `append` takes a new one. */
   id?: string;

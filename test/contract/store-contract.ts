@@ -4,7 +4,13 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { compareIds, type InboxQuota, type NewMessage, type Store } from '../../src/store/store.js';
+import {
+  compareIds,
+  LEASE_SCAN,
+  type InboxQuota,
+  type NewMessage,
+  type Store,
+} from '../../src/store/store.js';
 import { replayable } from '../helpers/fc.js';
 
 const INBOX = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
@@ -214,6 +220,22 @@ export function storeContract(
         replayable(`store order (${name})`, 40),
       );
     });
+
+    it(`lease looks at no more than LEASE_SCAN (${LEASE_SCAN}) messages from the head`, async () => {
+      const store = await fresh();
+      const ids: string[] = [];
+      for (let i = 0; i < LEASE_SCAN + 3; i++)
+        ids.push((await store.append(INBOX, msg(`m${i}`))).id);
+      expect(await store.lease(INBOX, LEASE_SCAN, 60_000)).toHaveLength(LEASE_SCAN);
+      // Every message within reach is leased to someone: the last three wait.
+      expect(await store.lease(INBOX, 10, 60_000)).toEqual([]);
+      // Released ones at the head come back, oldest first; the last three still wait.
+      await store.release(INBOX, [ids[1]!, ids[0]!]);
+      expect((await store.lease(INBOX, 10, 60_000)).map((m) => m.id)).toEqual([ids[0], ids[1]]);
+      // Acknowledged ones leave the queue: the last three come within reach.
+      expect(await store.remove(INBOX, ids.slice(0, 3))).toBe(3);
+      expect((await store.lease(INBOX, 10, 60_000)).map((m) => m.id)).toEqual(ids.slice(-3));
+    }, 30_000);
 
     it('idempotency: reserve marks the key pending, then commit answers every retry', async () => {
       const store = await fresh();
