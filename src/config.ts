@@ -237,6 +237,20 @@ const schema = {
     env: 'NPCHAT_PREKEY_BURST',
     arg: 'prekeyburst',
   },
+  fetchRate: {
+    doc: 'Owner fetches (GET /{id}/messages) per second for one inbox, on top of fetchBurst; 0: no limit (429 above it).',
+    format: 'limit',
+    default: 10,
+    env: 'NPCHAT_FETCH_RATE',
+    arg: 'fetchrate',
+  },
+  fetchBurst: {
+    doc: 'Owner fetches for one inbox allowed above fetchRate in a burst.',
+    format: 'limit',
+    default: 50,
+    env: 'NPCHAT_FETCH_BURST',
+    arg: 'fetchburst',
+  },
   sessionTtl: {
     doc: 'Lifetime of an owner API session token (POST /{id}/session), seconds.',
     format: 'seconds',
@@ -371,6 +385,8 @@ export type Config = Readonly<{
   authFailures: number;
   prekeyRate: number;
   prekeyBurst: number;
+  fetchRate: number;
+  fetchBurst: number;
   sessionTtl: number;
   maxDataBytes: number;
   trustProxy: string;

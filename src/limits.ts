@@ -1,6 +1,7 @@
 /**
  * Rate limits (rate-limiter-flexible): POSTs per address, messages per inbox,
- * challenges per address, failed handshakes per address. Addresses are keys
+ * challenges per address, key bundle fetches per address and inbox, owner
+ * fetches per inbox, failed handshakes per address. Addresses are keys
  * from http/address.ts (an IPv6 /64 counts as one address).
  *
  * On Redis the counters live in Redis, so a limit holds across every relay
@@ -35,6 +36,8 @@ export interface Limits {
   challenge(address: string): Promise<void>;
   /** A key bundle fetched by this address from this inbox; throws `rate_limited` when over. */
   prekeys(address: string, inbox: string): Promise<void>;
+  /** An owner fetch of this inbox's messages; throws `rate_limited` when over. */
+  fetch(inbox: string): Promise<void>;
   /** Counts a failed handshake of this address. */
   authFailed(address: string): Promise<void>;
   /** Throws `rate_limited` while this address has used up its failed handshakes. */
@@ -57,6 +60,8 @@ export function createLimits(
     | 'authFailures'
     | 'prekeyRate'
     | 'prekeyBurst'
+    | 'fetchRate'
+    | 'fetchBurst'
   >,
   redis?: { client: RedisClient; prefix: string },
   onRefused: (limit: LimitName) => void = () => {},
@@ -82,6 +87,7 @@ export function createLimits(
   const inbox = bursty('inbox', config.inboxRate, config.inboxBurst);
   const challenge = bursty('challenge', config.handshakeRate, config.handshakeBurst);
   const prekeys = bursty('prekeys', config.prekeyRate, config.prekeyBurst);
+  const fetch = bursty('fetch', config.fetchRate, config.fetchBurst);
   const failures = config.authFailures > 0 ? make('authfail', config.authFailures, 60) : null;
 
   const consume = async (
@@ -127,6 +133,13 @@ export function createLimits(
         prekeys,
         `${address} ${id}`,
         'Too many key bundle fetches from this address for this inbox.',
+      ),
+    fetch: (id) =>
+      consume(
+        'fetch',
+        fetch,
+        id,
+        'Too many fetches for this inbox; long-poll with wait, or retry after Retry-After seconds.',
       ),
     async authFailed(address) {
       await failures?.consume(address).catch(() => {});

@@ -16,7 +16,7 @@ export type MessageEvent =
   'delivered_live' | 'flushed' | 'stored' | 'expired' | 'acknowledged' | 'refused_quota';
 
 export type LimitName =
-  'post' | 'inbox' | 'challenge' | 'prekeys' | 'auth' | 'connection' | 'socket';
+  'post' | 'inbox' | 'challenge' | 'prekeys' | 'fetch' | 'auth' | 'connection' | 'socket';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const DELIVERY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 86400];
@@ -222,7 +222,7 @@ export class Metrics {
     this.rateLimited = new LabeledCounter(
       registry,
       'npchat_rate_limited_total',
-      'Requests refused by a limit, by limit: post, inbox, challenge, auth, connection, socket.',
+      'Requests refused by a limit, by limit: post, inbox, challenge, prekeys, fetch, auth, connection, socket.',
       'limit',
     );
     this.storeErrors = new LabeledCounter(

@@ -289,6 +289,8 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: '/:id/messages',
       access: 'owner',
       body: 'none',
+      // Each fetch leases (a Redis script): an owner's fetches count per inbox.
+      limit: 'fetch',
       tag: 'Messages',
       summary: 'Fetch stored messages (long-poll with wait)',
       description: `Returns up to limit messages not yet acknowledged and not handed to another fetch or socket in the last lease period; they stay stored until POST /{id}/ack. With wait, answers as soon as one exists or after wait seconds (at most ${MAX_WAIT_S}). A client that goes away before the answer leaves them for the next fetch.`,
@@ -312,7 +314,14 @@ export function apiRoutes(deps: ApiDeps): Route[] {
           properties: { messages: { type: 'array', items: envelopeSchema } },
         },
       },
-      errors: ['unauthorized', 'forbidden', 'bad_request', 'too_many_sockets', 'unavailable'],
+      errors: [
+        'unauthorized',
+        'forbidden',
+        'bad_request',
+        'rate_limited',
+        'too_many_sockets',
+        'unavailable',
+      ],
       handler: fetchHandler(deps),
     },
     {

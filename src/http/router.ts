@@ -103,6 +103,7 @@ export function createRouter(deps: RouterDeps, table: RouteTable) {
       if (route.access === 'owner') await authorize(req, inbox, deps.owner);
       if (route.limit === 'challenge') await deps.limits.challenge(address);
       else if (route.limit === 'prekeys') await deps.limits.prekeys(address, inbox);
+      else if (route.limit === 'fetch') await deps.limits.fetch(inbox);
       const body =
         route.body === 'json'
           ? await readJson(req, route.bodyLimit ?? 4096, deps.bodyMinRate)

@@ -42,7 +42,7 @@ export interface Route {
   /** A GET that does not also answer HEAD (the WebSocket path). */
   noHead?: boolean;
   /** Rate limit applied before the handler (see limits.ts); none if absent. */
-  limit?: 'challenge' | 'prekeys';
+  limit?: 'challenge' | 'prekeys' | 'fetch';
   /** OpenAPI: a tag, a one-line summary, and what the route answers. */
   tag: string;
   summary: string;

@@ -24,6 +24,7 @@ export const NO_RATE_LIMITS: Partial<Config> = {
   handshakeRate: 0,
   authFailures: 0,
   prekeyRate: 0,
+  fetchRate: 0,
   maxConnectionsPerAddress: 100_000,
 };
 

@@ -20,6 +20,8 @@ const NO_LIMITS = createLimits({
   authFailures: 0,
   prekeyRate: 0,
   prekeyBurst: 0,
+  fetchRate: 0,
+  fetchBurst: 0,
 });
 
 export function sessionDeps(

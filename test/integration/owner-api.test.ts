@@ -362,6 +362,26 @@ describe.each(engines)('owner API on %s', (_name, engine) => {
     expect((await fetch(`${r.url}/${generateKeys().id}/keys`)).status).toBe(404);
   });
 
+  it('owner fetches are rate limited per inbox, counted only once authorized', async () => {
+    const r = await relay({ ...engine(), fetchRate: 1, fetchBurst: 2 });
+    const keys = generateKeys();
+    const token = await login(r.url, keys);
+    const get = (t: string | null, id = keys.id) => call(`${r.url}/${id}/messages`, t, 'GET');
+    // Requests without the token are refused before they count.
+    for (let i = 0; i < 5; i++) expect((await get(null)).status).toBe(401);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await get(token)).status);
+    expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
+    expect(statuses).toContain(429);
+    const over = await get(token);
+    expect(over.status).toBe(429);
+    expect(over.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await json(over)).toMatchObject({ error: 'rate_limited' });
+    // Another inbox has its own budget.
+    const other = generateKeys();
+    expect((await get(await login(r.url, other), other.id)).status).toBe(200);
+  });
+
   it('contact card: anyone reads it; private data: owner only; both bounded', async () => {
     const r = await relay({ ...engine(), maxDataBytes: 100 });
     const keys = generateKeys();

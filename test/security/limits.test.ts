@@ -27,6 +27,8 @@ const OFF = {
   handshakeRate: 0,
   prekeyRate: 0,
   prekeyBurst: 0,
+  fetchRate: 0,
+  fetchBurst: 0,
 };
 
 async function statuses(url: string, n: number, id: string, headers: Record<string, string> = {}) {
