@@ -136,7 +136,9 @@ async function fetchCommand(args: string[], io: Io): Promise<number> {
   void io.signal.then(() => stop.abort());
   try {
     do {
-      const batch = await session.fetch({ wait: opts.once ? 0 : 30, signal: stop.signal });
+      const batch = opts.once
+        ? await session.fetch({ wait: 0, signal: stop.signal })
+        : await session.poll({ wait: 30, signal: stop.signal });
       for (const m of batch)
         io.stdout.write(messageLine(m.data, m.binary, opts.json === true, m.from) + '\n');
       // Acknowledged only once printed.

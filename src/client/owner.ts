@@ -5,7 +5,7 @@
  */
 import { encodeB64url } from './b64url.js';
 import { solveChallenge, type OwnerKeys } from './keys.js';
-import { RelayRequestError } from './post.js';
+import { RelayRequestError, retryAfterOf } from './post.js';
 
 export interface InboxPolicy {
   requireSignature: boolean;
@@ -38,6 +38,20 @@ export interface HandedBundle extends Omit<KeyBundle, 'preKeys'> {
   preKey: PreKey | null;
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done);
+  });
+}
+
 async function call(
   f: typeof fetch,
   url: string,
@@ -65,6 +79,7 @@ async function call(
       res.status,
       typeof err.error === 'string' ? err.error : 'http_error',
       typeof err.message === 'string' ? err.message : `HTTP ${res.status}`,
+      retryAfterOf(res),
     );
   }
   return json;
@@ -128,6 +143,23 @@ export class OwnerSession {
     return call(this.f, `${this.base}${path}`, { ...init, token: this.token });
   }
 
+  /**
+   * One step of a fetch loop: `fetch`, except that when the relay answers
+   * `rate_limited` (fetches count per inbox), it waits the answer's
+   * Retry-After (1 s if none) and returns no messages, so the loop goes on.
+   */
+  async poll(
+    options: { wait?: number; limit?: number; signal?: AbortSignal } = {},
+  ): Promise<FetchedMessage[]> {
+    try {
+      return await this.fetch(options);
+    } catch (err) {
+      if (!(err instanceof RelayRequestError) || err.code !== 'rate_limited') throw err;
+      await pause((err.retryAfter ?? 1) * 1000, options.signal);
+      return [];
+    }
+  }
+
   /** Messages not yet acknowledged (oldest first); `wait` seconds long-polls (at most 60). */
   async fetch(
     options: { wait?: number; limit?: number; signal?: AbortSignal } = {},
@@ -162,7 +194,7 @@ export class OwnerSession {
    */
   async *messages(options: { wait?: number; signal?: AbortSignal } = {}) {
     while (!options.signal?.aborted) {
-      const batch = await this.fetch({ wait: options.wait ?? 30, signal: options.signal });
+      const batch = await this.poll({ wait: options.wait ?? 30, signal: options.signal });
       for (const m of batch) {
         yield m;
         await this.ack([m.id]);

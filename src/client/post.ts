@@ -23,9 +23,17 @@ export class RelayRequestError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Seconds to wait before trying again, when the relay said (429, 503). */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
+}
+
+/** The Retry-After header in seconds (undefined when absent or not a number of seconds). */
+export function retryAfterOf(res: Response): number | undefined {
+  const value = res.headers.get('retry-after');
+  return value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 /** Posts `body` to `inboxUrl` (`http(s)://relay/{id}`); binary bodies go as octet-stream. */
@@ -63,6 +71,7 @@ export async function post(
       res.status,
       typeof json.error === 'string' ? json.error : 'http_error',
       typeof json.message === 'string' ? json.message : `HTTP ${res.status}`,
+      retryAfterOf(res),
     );
   }
   if (typeof json.id !== 'string' || typeof json.t !== 'number') {

@@ -9,6 +9,7 @@ import {
   RelayRequestError,
   type WebSocketConstructor,
 } from '../../src/client/index.js';
+import { OwnerSession } from '../../src/client/owner.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 
 let t: TestRelay;
@@ -38,6 +39,32 @@ describe('client SDK', () => {
     const err = await post(`${t.url}/nope`, 'x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RelayRequestError);
     expect(err).toMatchObject({ status: 400, code: 'invalid_id' });
+  });
+
+  it('OwnerSession: fetch reports Retry-After when rate limited; poll waits it out and goes on', async () => {
+    const r = await startRelay({ fetchRate: 1, fetchBurst: 0 });
+    try {
+      const keys = generateKeys();
+      const session = await OwnerSession.login(r.url, keys);
+      await post(`${r.url}/${keys.id}`, 'one');
+      expect((await session.fetch()).map((m) => m.data)).toEqual(['one']);
+      const err = await session.fetch().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RelayRequestError);
+      expect(err).toMatchObject({ status: 429, code: 'rate_limited', retryAfter: 1 });
+      // poll: the 429 waits its second, then the loop goes on with no messages.
+      const started = Date.now();
+      expect(await session.poll()).toEqual([]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      // An abort ends that wait at once.
+      await session.fetch().catch(() => {}); // this second's fetch, used up (or refused)
+      const stop = new AbortController();
+      const waitStarted = Date.now();
+      setTimeout(() => stop.abort(), 50);
+      expect(await session.poll({ signal: stop.signal })).toEqual([]);
+      expect(Date.now() - waitStarted).toBeLessThan(800);
+    } finally {
+      await r.close();
+    }
   });
 
   it('reconnects with backoff after the relay restarts on the same port', async () => {
