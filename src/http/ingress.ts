@@ -192,16 +192,16 @@ export async function handlePost(
 }
 
 /** POST /{id} (handlePost's arguments), counted and timed by result. */
-export async function countedPost(...args: Parameters<typeof handlePost>): Promise<void> {
-  const deps = args[5];
+export function countedPost(...args: Parameters<typeof handlePost>): Promise<void> {
+  const metrics = args[5].metrics;
   const started = process.hrtime.bigint();
-  let code = 'sent';
-  try {
-    await handlePost(...args);
-  } catch (err) {
-    code = toRelayError(err).code;
-    throw err;
-  } finally {
-    deps.metrics.posts.observe(code, Number(process.hrtime.bigint() - started) / 1e9);
-  }
+  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+  // A promise chain rather than an async wrapper: one turn and one frame less per POST.
+  return handlePost(...args).then(
+    () => metrics.posts.observe('sent', seconds()),
+    (err: unknown) => {
+      metrics.posts.observe(toRelayError(err).code, seconds());
+      throw err;
+    },
+  );
 }

@@ -14,7 +14,7 @@ import { readBody } from './body.js';
 import { OPS_PATHS } from './ops.js';
 import { authorize } from './owner.js';
 import { preflightHeaders, sendError } from './respond.js';
-import type { RouteTable } from './routes.js';
+import type { RequestContext, Route, RouteTable } from './routes.js';
 
 export type RouterDeps = ApiDeps & { logger: Logger };
 
@@ -80,9 +80,38 @@ async function readJson(req: IncomingMessage, limit: number, minRate: number): P
   }
 }
 
+/** Shared by every request answered without waiting for anything. */
+const DONE: Promise<void> = Promise.resolve();
+
 export function createRouter(deps: RouterDeps, table: RouteTable) {
   const log = deps.logger.child({ component: 'http' });
-  return async (req: IncomingMessage, res: ServerResponse, address: string): Promise<void> => {
+
+  /** Any error becomes its catalog answer. */
+  const fail = (res: ServerResponse, err: unknown): void => {
+    const relayErr = toRelayError(err);
+    logFailure(log, err, relayErr, 'request');
+    // A body we stopped reading: close the connection after the answer.
+    if (relayErr.code === 'too_large' || relayErr.code === 'request_timeout') {
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+    }
+    sendError(res, relayErr);
+  };
+
+  /** A route that needs an owner token, a rate limit or a JSON body first. */
+  const prepared = async (route: Route, ctx: RequestContext): Promise<void> => {
+    const { req, inbox, address } = ctx;
+    if (route.access === 'owner') await authorize(req, inbox, deps.owner);
+    if (route.limit === 'challenge') await deps.limits.challenge(address);
+    else if (route.limit === 'prekeys') await deps.limits.prekeys(address, inbox);
+    else if (route.limit === 'fetch') await deps.limits.fetch(inbox);
+    if (route.body === 'json') {
+      ctx.body = await readJson(req, route.bodyLimit ?? 4096, deps.bodyMinRate);
+    }
+    await route.handler(ctx);
+  };
+
+  return (req: IncomingMessage, res: ServerResponse, address: string): Promise<void> => {
+    let handled: Promise<void>;
     try {
       const { path, query } = parseTarget(req.url);
       const method = req.method ?? 'GET';
@@ -90,7 +119,7 @@ export function createRouter(deps: RouterDeps, table: RouteTable) {
         const allowed = table.allowed(path);
         if (allowed.length === 0) throw unmatched(path);
         res.writeHead(204, preflightHeaders([...allowed, 'OPTIONS'])).end();
-        return;
+        return DONE;
       }
       const found = table.find(method, path);
       if (!found) {
@@ -99,24 +128,21 @@ export function createRouter(deps: RouterDeps, table: RouteTable) {
         throw unmatched(path);
       }
       const { route, params } = found;
-      const inbox = params.id ?? '';
-      if (route.access === 'owner') await authorize(req, inbox, deps.owner);
-      if (route.limit === 'challenge') await deps.limits.challenge(address);
-      else if (route.limit === 'prekeys') await deps.limits.prekeys(address, inbox);
-      else if (route.limit === 'fetch') await deps.limits.fetch(inbox);
-      const body =
-        route.body === 'json'
-          ? await readJson(req, route.bodyLimit ?? 4096, deps.bodyMinRate)
-          : undefined;
-      await route.handler({ req, res, inbox, query, address, body });
+      const ctx: RequestContext = {
+        req,
+        res,
+        inbox: params.id ?? '',
+        query,
+        address,
+        body: undefined,
+      };
+      // Most requests (every POST /{id}) need nothing first: no extra async step for them.
+      const plain = route.access === 'anyone' && route.limit === undefined && route.body !== 'json';
+      handled = plain ? route.handler(ctx) : prepared(route, ctx);
     } catch (err) {
-      const relayErr = toRelayError(err);
-      logFailure(log, err, relayErr, 'request');
-      // A body we stopped reading: close the connection after the answer.
-      if (relayErr.code === 'too_large' || relayErr.code === 'request_timeout') {
-        if (!res.headersSent) res.setHeader('Connection', 'close');
-      }
-      sendError(res, relayErr);
+      fail(res, err);
+      return DONE;
     }
+    return handled.catch((err: unknown) => fail(res, err));
   };
 }
