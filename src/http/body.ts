@@ -17,6 +17,12 @@ export const BODY_GRACE_MS = 5000;
 const RATE_CHECK_MS = 1000;
 
 /**
+ * On every refusal that leaves the body unread (too large, too slow, in too
+ * many pieces): the connection cannot carry another request after the answer.
+ */
+const UNREAD: Record<string, string> = Object.freeze({ Connection: 'close' });
+
+/**
  * Chunks a body keeps as they come. Past this many, the body so far goes
  * into one buffer that doubles as it fills: a body sent a byte at a time
  * (tiny TCP segments, or 1-byte chunks of chunked encoding: 6 bytes on the
@@ -81,8 +87,7 @@ class BodyReader {
         new RelayError(
           'bad_request',
           `The body came in too many small pieces (past ${MAX_CHUNKS}, at least ${MIN_AVERAGE_CHUNK} bytes each on average).`,
-          // The rest of the body is not read: the connection cannot carry another request.
-          { Connection: 'close' },
+          UNREAD,
         ),
       );
     }
@@ -129,6 +134,7 @@ class BodyReader {
         new RelayError(
           'request_timeout',
           `The body arrived slower than ${this.minRate} bytes per second.`,
+          UNREAD,
         ),
       );
     }
@@ -157,6 +163,7 @@ function tooLarge(limit: number): RelayError {
   return new RelayError(
     'too_large',
     `The message is larger than ${limit} bytes, the most this relay accepts.`,
+    UNREAD,
   );
 }
 

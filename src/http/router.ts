@@ -86,14 +86,13 @@ const DONE: Promise<void> = Promise.resolve();
 export function createRouter(deps: RouterDeps, table: RouteTable) {
   const log = deps.logger.child({ component: 'http' });
 
-  /** Any error becomes its catalog answer. */
+  /**
+   * Any error becomes its catalog answer (with its headers: a refusal that
+   * left the body unread carries Connection: close, see body.ts).
+   */
   const fail = (res: ServerResponse, err: unknown): void => {
     const relayErr = toRelayError(err);
     logFailure(log, err, relayErr, 'request');
-    // A body we stopped reading: close the connection after the answer.
-    if (relayErr.code === 'too_large' || relayErr.code === 'request_timeout') {
-      if (!res.headersSent) res.setHeader('Connection', 'close');
-    }
     sendError(res, relayErr);
   };
 

@@ -109,20 +109,26 @@ describe('POST /{id}', () => {
   });
 
   it('413 too_large for a chunked body as soon as it passes the limit, without waiting for the rest', async () => {
-    const { status, body } = await new Promise<{ status: number; body: string }>(
-      (resolve, reject) => {
-        const req = request(`${t.url}/${ID}`, { method: 'POST' }, (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode!, body }));
-        });
-        req.on('error', reject);
-        // 2 KB of a body that never ends: the answer must come anyway.
-        req.write('y'.repeat(2048));
-      },
-    );
+    const { status, body, connection } = await new Promise<{
+      status: number;
+      body: string;
+      connection: string | undefined;
+    }>((resolve, reject) => {
+      const req = request(`${t.url}/${ID}`, { method: 'POST' }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, body, connection: res.headers.connection }),
+        );
+      });
+      req.on('error', reject);
+      // 2 KB of a body that never ends: the answer must come anyway.
+      req.write('y'.repeat(2048));
+    });
     expect(status).toBe(413);
     expect(JSON.parse(body).error).toBe('too_large');
+    // The rest of the body is never read: the connection closes after the answer.
+    expect(connection).toBe('close');
   });
 
   it('405 method_not_allowed with Allow for other methods on an inbox', async () => {

@@ -80,12 +80,14 @@ describe('readBody', () => {
     for (const own of [false, true]) {
       await expect(
         readBody(request(['x'], { 'content-length': '11' }), 10, 0, own),
-      ).rejects.toMatchObject({ code: 'too_large' });
+      ).rejects.toMatchObject({ code: 'too_large', headers: { Connection: 'close' } });
       const err: unknown = await readBody(request(['12345', '678901']), 10, 0, own).catch(
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(RelayError);
       expect((err as RelayError).code).toBe('too_large');
+      // Left unread: the connection is to close after the answer.
+      expect((err as RelayError).headers).toEqual({ Connection: 'close' });
     }
   });
 });
