@@ -87,7 +87,7 @@ export function createLimits(
   const inbox = bursty('inbox', config.inboxRate, config.inboxBurst);
   const challenge = bursty('challenge', config.handshakeRate, config.handshakeBurst);
   const prekeys = bursty('prekeys', config.prekeyRate, config.prekeyBurst);
-  const fetch = bursty('fetch', config.fetchRate, config.fetchBurst);
+  const fetches = bursty('fetch', config.fetchRate, config.fetchBurst);
   const failures = config.authFailures > 0 ? make('authfail', config.authFailures, 60) : null;
 
   const consume = async (
@@ -137,7 +137,7 @@ export function createLimits(
     fetch: (id) =>
       consume(
         'fetch',
-        fetch,
+        fetches,
         id,
         'Too many fetches for this inbox; long-poll with wait, or retry after Retry-After seconds.',
       ),
