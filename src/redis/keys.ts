@@ -6,8 +6,8 @@
  * store's scripts read the hub's presence and the owner's policy in the same
  * step as a reservation or an append).
  *
- * Message queue (store/redis-store.ts): expires a minute after the inbox's
- * last message would, so an abandoned inbox leaves nothing behind.
+ * Message queue (store/redis-store.ts): expires one to two minutes after the
+ * inbox's last message would, so an abandoned inbox leaves nothing behind.
  *   P{I}:seq      last message id taken; kept an hour after the last one
  *   P{I}:q        zset id -> id (order)
  *   P{I}:m        hash id -> payload (format 1, or 2 with the sender)

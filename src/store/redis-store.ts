@@ -23,8 +23,8 @@
  *             RESERVE_OR_STORE
  *   P{I}:k:H  idempotency key H (base64url SHA-256 of the key): "id:t:expiresAt"
  *             once answered (expiring with that message), "p:id" while pending
- * Every queue key expires a little after the inbox's last message, so an
- * abandoned inbox leaves nothing behind; expired messages are trimmed on
+ * Every queue key expires one to two minutes after the inbox's last message
+ * (STORE), so an abandoned inbox leaves nothing behind; expired messages are trimmed on
  * every append and skipped (and deleted) by every lease.
  *
  * A full Redis (maxmemory with noeviction): appends and reservations are
@@ -85,10 +85,12 @@ local function drop(q, m, x, l, b, ids)
 end
 `;
 
-// Removes up to 500 expired messages of the inbox.
+// Removes up to 500 expired messages of the inbox. (The hot scripts hand
+// Redis strings, not Lua numbers: Redis prints every number argument with
+// "%.17g", and those conversions were a fifth of a POST's cost in Redis.)
 const TRIM = `${DROP}
 local function trim(q, m, x, l, b, now)
-  drop(q, m, x, l, b, redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, 500))
+  drop(q, m, x, l, b, redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', '0', '500'))
 end
 `;
 
@@ -96,8 +98,8 @@ end
 const NEXT_ID = `
 local function next_id(seq, now)
   local last = tonumber(redis.call('GET', seq) or '0')
-  local sid = string.format('%.0f', math.max(last + 1, now * 1000))
-  redis.call('SET', seq, sid, 'PX', ${SEQ_SLACK_MS})
+  local sid = string.format('%d', math.max(last + 1, now * 1000))
+  redis.call('SET', seq, sid, 'PX', '${SEQ_SLACK_MS}')
   return sid
 end
 `;
@@ -139,34 +141,42 @@ return { 'new', sid, redis.call('HGETALL', presence), redis.call('GET', policy) 
 
 // Stores one message (trimming expired ones first, then the inbox quota):
 // -> { 'ok', id, expiresAt } | { 'full' }. `sid` '' takes the next id (next_id
-// must be defined before).
+// must be defined before). The caller gives the payload (header and body, as
+// parsePayload reads it), the bytes the message is charged (its body, and a
+// signed post's longer header) and expiresAt, all as text.
+//
+// Every key of the inbox outlives its latest message by at least a minute.
+// Setting the five expiries (and reading the latest) took six of a store's
+// seventeen Redis calls, so they are set with two minutes to spare and set
+// again only when the queue's own expiry no longer covers the new message by
+// a minute, or when the queue or the byte count has just been made (a key
+// made now has no expiry). The five are always set together, so the queue's
+// expiry stands for all of them (the lease set gets the queue's expiry
+// whenever a lease writes it).
 const STORE = `${TRIM}
-local function store(seq, q, m, x, l, b, idem, sid, nowMs, t, ttlMs, binary, body, useKey, maxMessages, maxBytes, from)
-  local tMs = tonumber(t)
-  local expiresAt = tMs + tonumber(ttlMs)
-  trim(q, m, x, l, b, nowMs)
-  local size = string.len(body)
-  if redis.call('ZCARD', q) >= tonumber(maxMessages)
-    or tonumber(redis.call('GET', b) or '0') + size > tonumber(maxBytes) then
+local function store(seq, q, m, x, l, b, idem, sid, now, nowMs, t, texp, payload, size, useKey, maxMessages, maxBytes)
+  trim(q, m, x, l, b, now)
+  local count = redis.call('ZCARD', q)
+  if count >= tonumber(maxMessages) then return { 'full' } end
+  local bytes = redis.call('INCRBY', b, size)
+  if bytes > tonumber(maxBytes) then
+    if redis.call('DECRBY', b, size) <= 0 then redis.call('DEL', b) end
     return { 'full' }
   end
   if sid == '' then sid = next_id(seq, nowMs) end
-  local header = string.format('%013.0f:%013.0f:%s:', tMs, expiresAt, binary)
-  if from ~= '' then
-    -- format 2; the byte count charges the longer header too, as DROP will give it back
-    header = '~2:' .. header .. from .. ':'
-    size = size + ${FROM_BYTES}
+  redis.call('ZADD', q, sid, sid)
+  redis.call('HSET', m, sid, payload)
+  redis.call('ZADD', x, texp, sid)
+  local expiresAt = tonumber(texp)
+  if count == 0 or bytes == tonumber(size)
+    or redis.call('PTTL', q) < expiresAt - nowMs + 60000 then
+    local latest = tonumber(redis.call('ZRANGE', x, '-1', '-1', 'WITHSCORES')[2])
+    local keep = string.format('%d', math.max(latest - nowMs, 1) + 120000)
+    for _, key in ipairs({ q, m, x, l, b }) do redis.call('PEXPIRE', key, keep) end
   end
-  redis.call('ZADD', q, tonumber(sid), sid)
-  redis.call('HSET', m, sid, header .. body)
-  redis.call('ZADD', x, expiresAt, sid)
-  redis.call('INCRBY', b, size)
-  local latest = tonumber(redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')[2])
-  local keep = math.max(latest - nowMs, 1) + 60000
-  for _, key in ipairs({ q, m, x, l, b }) do redis.call('PEXPIRE', key, keep) end
-  local texp = string.format('%.0f', expiresAt)
   if useKey == '1' then
-    redis.call('SET', idem, sid .. ':' .. t .. ':' .. texp, 'PX', math.max(expiresAt - nowMs, 1))
+    local px = string.format('%d', math.max(expiresAt - nowMs, 1))
+    redis.call('SET', idem, sid .. ':' .. t .. ':' .. texp, 'PX', px)
   end
   return { 'ok', sid, texp }
 end
@@ -177,7 +187,7 @@ end
 const APPEND = {
   name: 'npchatAppend',
   keys: ['seq', 'q', 'm', 'x', 'l', 'b', 'idem', 'presence'],
-  args: ['now', 'id', 't', 'ttlMs', 'binary', 'body', 'useKey', 'maxMessages', 'maxBytes', 'from'],
+  args: ['now', 'id', 't', 'expiresAt', 'payload', 'size', 'useKey', 'maxMessages', 'maxBytes'],
   lua: `${NEXT_ID}${STORE}
 local nowMs = tonumber(now)
 if useKey == '1' then
@@ -188,7 +198,7 @@ if useKey == '1' then
     return { 'busy' }
   end
 end
-local r = store(seq, q, m, x, l, b, idem, id, nowMs, t, ttlMs, binary, body, useKey, maxMessages, maxBytes, from)
+local r = store(seq, q, m, x, l, b, idem, id, now, nowMs, t, expiresAt, payload, size, useKey, maxMessages, maxBytes)
 if r[1] == 'ok' then r[4] = redis.call('HGETALL', presence) end
 return r
 `,
@@ -203,7 +213,7 @@ return r
 const RESERVE_OR_STORE = {
   name: 'npchatReserveOrStore',
   keys: ['seq', 'q', 'm', 'x', 'l', 'b', 'idem', 'presence', 'policy'],
-  args: ['now', 't', 'ttlMs', 'binary', 'body', 'useKey', 'maxMessages', 'maxBytes'],
+  args: ['now', 't', 'expiresAt', 'payload', 'size', 'useKey', 'maxMessages', 'maxBytes'],
   lua: `${RESERVE_ID}${STORE}
 local nowMs = tonumber(now)
 if useKey == '1' then
@@ -217,7 +227,7 @@ for i = 2, #nodes, 2 do
   if tonumber(nodes[i]) > nowMs then alone = false end
 end
 if alone then
-  local r = store(seq, q, m, x, l, b, idem, '', nowMs, t, ttlMs, binary, body, useKey, maxMessages, maxBytes, '')
+  local r = store(seq, q, m, x, l, b, idem, '', now, nowMs, t, expiresAt, payload, size, useKey, maxMessages, maxBytes)
   if r[1] == 'ok' then r[1] = 'stored' end
   return r
 end
@@ -246,8 +256,8 @@ const LEASE = {
 ${TRIM}
 local nowMs = tonumber(now)
 local most = tonumber(max)
-local untilMs = nowMs + tonumber(leaseMs)
-trim(q, m, x, l, b, nowMs)
+local untilMs = string.format('%d', nowMs + tonumber(leaseMs))
+trim(q, m, x, l, b, now)
 local out = {}
 local expired = {}
 local offset = 0
@@ -318,6 +328,11 @@ type ScriptOf<S extends { keys: readonly string[]; args: readonly string[] }> = 
 >;
 
 /** Reads a stored payload of format 1 or 2 (see the key list above). */
+/** A time in ms (an integer) as the payload header writes it: at least 13 digits. */
+function pad13(ms: number): string {
+  return String(ms).padStart(13, '0');
+}
+
 export function parsePayload(id: string, payload: Buffer): StoredMessage {
   const v2 = payload[0] === 0x7e; // "~2:"
   let pos = v2 ? 3 : 0;
@@ -429,14 +444,32 @@ export class RedisStore implements Store {
     };
   }
 
-  /** Their arguments that describe the message and the quota. */
-  private storeArgs(msg: Omit<NewMessage, 'id' | 'from'>, idempotencyKey: string | undefined) {
+  /**
+   * Their arguments that describe the message and the quota: the payload as
+   * the hash keeps it, header and body (parsePayload), and the bytes charged.
+   * Made here: Lua's string.format is dear, and Redis's Lua hashes every byte
+   * of a string it makes, so joining header and body there costs a second
+   * pass over the body.
+   */
+  private storeArgs(msg: Omit<NewMessage, 'id'>, idempotencyKey: string | undefined) {
+    const t = Math.round(msg.t);
+    const expiresAt = t + Math.round(msg.ttlMs);
+    let head = `${pad13(t)}:${pad13(expiresAt)}:${msg.binary ? 1 : 0}:`;
+    let size = msg.body.byteLength;
+    if (msg.from !== undefined) {
+      // the byte count charges the longer header too, as DROP will give it back
+      head = `~2:${head}${msg.from}:`;
+      size += FROM_BYTES;
+    }
+    const payload = Buffer.allocUnsafe(head.length + msg.body.byteLength);
+    payload.write(head, 0, 'latin1');
+    payload.set(msg.body, head.length);
     return {
       now: this.now(),
-      t: msg.t,
-      ttlMs: msg.ttlMs,
-      binary: msg.binary ? 1 : 0,
-      body: Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength),
+      t,
+      expiresAt,
+      payload,
+      size,
       useKey: idempotencyKey === undefined ? 0 : 1,
       maxMessages: this.quota.maxMessages,
       maxBytes: this.quota.maxBytes,
@@ -473,7 +506,6 @@ export class RedisStore implements Store {
     const reply = (await this.appendScript(this.storeKeys(inbox, idempotencyKey), {
       ...this.storeArgs(msg, idempotencyKey),
       id: msg.id ?? '',
-      from: msg.from ?? '',
     }).catch(unavailable)) as [string, string?, string?, (string | string[])?];
     const [state, id, a, b] = reply;
     if (state === 'full') throw inboxFull();

@@ -47,6 +47,50 @@ describe('RedisStore specifics', () => {
     expect(await store.remove(INBOX, [m.id])).toBe(1);
   });
 
+  it('keeps every queue key alive past the latest message, extending only when needed', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore(shared.redis, prefix);
+    const names = ['q', 'm', 'x', 'b'].map((n) => `${prefix}{${INBOX}}:${n}`);
+    const ttls = async () => Promise.all(names.map((k) => shared.redis.pttl(k)));
+    await store.append(INBOX, msg('short', 60_000));
+    for (const t of await ttls()) expect(t).toBeGreaterThan(60_000 + 60_000 - 5_000);
+    for (const t of await ttls()) expect(t).toBeLessThanOrEqual(60_000 + 120_000);
+    // A longer-lived message extends all of them...
+    await store.append(INBOX, msg('long', 3_600_000));
+    for (const t of await ttls()) expect(t).toBeGreaterThan(3_600_000 + 60_000 - 5_000);
+    // ...and a shorter one after it never shortens them.
+    await store.append(INBOX, msg('short again', 60_000));
+    for (const t of await ttls()) expect(t).toBeGreaterThan(3_600_000 + 60_000 - 5_000);
+  });
+
+  it('gives a byte count made while the queue lives an expiry too', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore(shared.redis, prefix);
+    const b = `${prefix}{${INBOX}}:b`;
+    // An empty message charges nothing: once the other one goes, the count goes.
+    await store.append(INBOX, msg(''));
+    const charged = await store.append(INBOX, msg('abc'));
+    expect(await store.remove(INBOX, [charged.id])).toBe(1);
+    expect(await shared.redis.exists(b)).toBe(0);
+    expect(await shared.redis.zcard(`${prefix}{${INBOX}}:q`)).toBe(1);
+    // The next message makes the count again, with the queue's expiry still long.
+    await store.append(INBOX, msg('de'));
+    expect(await shared.redis.get(b)).toBe('2');
+    expect(await shared.redis.pttl(b)).toBeGreaterThan(60_000);
+  });
+
+  it('leaves no byte count behind when the quota refuses a message', async () => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore(shared.redis, prefix, { maxMessages: 10, maxBytes: 4 });
+    await expect(store.append(INBOX, msg('too long'))).rejects.toMatchObject({
+      code: 'inbox_full',
+    });
+    expect(await shared.redis.keys(`${prefix}*`)).toEqual([]);
+    await store.append(INBOX, msg('abc'));
+    await expect(store.append(INBOX, msg('de'))).rejects.toMatchObject({ code: 'inbox_full' });
+    expect(await shared.redis.get(`${prefix}{${INBOX}}:b`)).toBe('3');
+  });
+
   it('trims expired messages on append, so an inbox never grows with dead messages', async () => {
     const prefix = uniquePrefix();
     const store = new RedisStore(shared.redis, prefix);
