@@ -57,6 +57,11 @@ interface ServerKey {
   lastExpiry: number;
   /** Until when the directory holds the public key. */
   publishedUntil: number;
+  /**
+   * The publication under way, if any, and until when it holds the key: the
+   * challenges asked for meanwhile wait for it rather than write again.
+   */
+  publishing: { until: number; done: Promise<void> } | null;
 }
 
 /** Where relays share their challenge public keys (SPKI DER), each with an expiry. */
@@ -113,6 +118,7 @@ export class ChallengeKeyring {
         signed: 0,
         lastExpiry: 0,
         publishedUntil: 0,
+        publishing: null,
       };
       this.keys.set(key.id, key);
       this.current = key;
@@ -122,15 +128,7 @@ export class ChallengeKeyring {
     key.signed++;
     key.lastExpiry = expiresAt;
     if (this.options.directory && key.publishedUntil < expiresAt) {
-      // Published ahead by one more lifetime, so that most challenges need no write.
-      // If the directory is unreachable, the challenge still works on this
-      // relay (every WebSocket handshake); the next challenge tries again.
-      const until = expiresAt + ttl;
-      const spki = key.publicKey.export({ type: 'spki', format: 'der' });
-      await this.options.directory.publish(key.id, spki, until).then(
-        () => (key.publishedUntil = until),
-        () => {},
-      );
+      await this.publish(this.options.directory, key, expiresAt, ttl);
     }
     const txt = Buffer.alloc(TXT_LENGTH);
     txt[0] = 1;
@@ -142,6 +140,35 @@ export class ChallengeKeyring {
       dsaEncoding: 'ieee-p1363',
     });
     return { txt: txt.toString('base64url'), sig: sig.toString('base64url') };
+  }
+
+  /**
+   * Publishes `key` until one more lifetime past `expiresAt`, so that most
+   * challenges need no write; one write at a time per key, which every
+   * challenge it covers waits for (a new key's first challenges arrive
+   * together). If the directory is unreachable, the challenge still works on
+   * this relay (every WebSocket handshake); the next challenge tries again.
+   */
+  private async publish(
+    directory: KeyDirectory,
+    key: ServerKey,
+    expiresAt: number,
+    ttl: number,
+  ): Promise<void> {
+    const running = key.publishing;
+    if (running && running.until >= expiresAt) return running.done;
+    const until = expiresAt + ttl;
+    const spki = key.publicKey.export({ type: 'spki', format: 'der' });
+    const done = directory.publish(key.id, spki, until).then(
+      () => {
+        key.publishedUntil = Math.max(key.publishedUntil, until);
+      },
+      () => {},
+    );
+    const publishing = { until, done };
+    key.publishing = publishing;
+    await done;
+    if (key.publishing === publishing) key.publishing = null;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChallengeKeyring } from '../../src/auth/keyring.js';
+import { ChallengeKeyring, type KeyDirectory } from '../../src/auth/keyring.js';
 import { decodeB64url, encodeB64url } from '../../src/client/b64url.js';
 
 const ID = 'wKIqHs_6fsi4bBDXcz39M0AyiMF19iFNYx8cconqPmU';
@@ -82,5 +82,73 @@ describe('ChallengeKeyring', () => {
     expect((await ring.check(ID, ch)).ok).toBe(true);
     c.now += 1;
     expect(await ring.check(ID, ch)).toEqual({ ok: false, reason: 'expired' });
+  });
+  describe('with a key directory (shared with other relays)', () => {
+    /** A directory in memory whose writes finish only when the test says so. */
+    function slowDirectory() {
+      const held = new Map<string, { spki: Buffer; until: number }>();
+      const writes: { keyId: string; until: number; finish: (ok: boolean) => void }[] = [];
+      const directory: KeyDirectory = {
+        publish: (keyId, spki, until) =>
+          new Promise<void>((resolve, reject) => {
+            writes.push({
+              keyId,
+              until,
+              finish: (ok) => {
+                if (!ok) return reject(new Error('directory down'));
+                held.set(keyId, { spki, until });
+                resolve();
+              },
+            });
+          }),
+        lookup: async (keyId) => held.get(keyId)?.spki ?? null,
+      };
+      return { directory, writes };
+    }
+    const settle = () => new Promise((r) => setImmediate(r));
+
+    it('publishes a new key once for the challenges asked while it is written, before any is handed out', async () => {
+      const { now } = clock();
+      const { directory, writes } = slowDirectory();
+      const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000, directory, now });
+      let handed = 0;
+      const issued = Array.from({ length: 5 }, () => ring.issue(ID).then((ch) => (handed++, ch)));
+      await settle();
+      expect(writes).toHaveLength(1);
+      expect(handed).toBe(0);
+      writes[0]!.finish(true);
+      const challenges = await Promise.all(issued);
+      expect(writes).toHaveLength(1);
+      // Another relay of the same directory verifies every one of them.
+      const other = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000, directory, now });
+      for (const ch of challenges) expect((await other.check(ID, ch)).ok).toBe(true);
+    });
+
+    it('writes again when the key must outlive what was published, and after a failed write', async () => {
+      const { c, now } = clock();
+      const { directory, writes } = slowDirectory();
+      const ring = new ChallengeKeyring({ freshKey: 100, challengeTtlMs: 1000, directory, now });
+      const first = ring.issue(ID);
+      await settle();
+      writes[0]!.finish(false); // the directory is down: the challenge still works here
+      const ch = await first;
+      expect((await ring.check(ID, ch)).ok).toBe(true);
+      const second = ring.issue(ID);
+      await settle();
+      expect(writes).toHaveLength(2);
+      writes[1]!.finish(true);
+      await second;
+      expect(writes[1]!.until).toBe(c.now + 2000);
+      // Covered until then: no write; past it, one more.
+      c.now += 900;
+      await ring.issue(ID);
+      expect(writes).toHaveLength(2);
+      c.now += 200;
+      const third = ring.issue(ID);
+      await settle();
+      expect(writes).toHaveLength(3);
+      writes[2]!.finish(true);
+      await third;
+    });
   });
 });
