@@ -24,8 +24,8 @@
  *   P{I}:k:H  idempotency key H (base64url SHA-256 of the key): "id:t:expiresAt"
  *             once answered (expiring with that message), "p:id" while pending
  * Every queue key expires one to two minutes after the inbox's last message
- * (STORE), so an abandoned inbox leaves nothing behind; expired messages are trimmed on
- * every append and skipped (and deleted) by every lease.
+ * (STORE), so an abandoned inbox leaves nothing behind; expired messages are
+ * trimmed on every append and skipped (and deleted) by every lease.
  *
  * A full Redis (maxmemory with noeviction): appends and reservations are
  * refused (503), but LEASE, REMOVE and release run with the `allow-oom` flag
@@ -327,12 +327,12 @@ type ScriptOf<S extends { keys: readonly string[]; args: readonly string[] }> = 
   S['args'][number]
 >;
 
-/** Reads a stored payload of format 1 or 2 (see the key list above). */
 /** A time in ms (an integer) as the payload header writes it: at least 13 digits. */
 function pad13(ms: number): string {
   return String(ms).padStart(13, '0');
 }
 
+/** Reads a stored payload of format 1 or 2 (see the key list above). */
 export function parsePayload(id: string, payload: Buffer): StoredMessage {
   const v2 = payload[0] === 0x7e; // "~2:"
   let pos = v2 ? 3 : 0;
