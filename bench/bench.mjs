@@ -97,10 +97,15 @@ function hasCommand(cmd) {
 // ---- processes --------------------------------------------------------------
 // NPCHAT_BENCH_NODE_ARGS: node flags for the servers (say, --trace-gc or --cpu-prof).
 const NODE_ARGS = (process.env.NPCHAT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-/** Starts a server pinned to core 0 (or unpinned); resolves with its port once it says so. */
+/**
+ * Starts a server pinned to core 0, or unpinned: free to run on every core
+ * (said to taskset, as this process, pinned to core 1, would otherwise hand
+ * its own affinity down); resolves with its port once it says so.
+ */
 function startServer(args, env = {}, { pinned = true } = {}) {
-  const cmd = pinned && TASKSET ? 'taskset' : process.execPath;
-  const full = [...(pinned && TASKSET ? ['-c', '0', process.execPath] : []), ...NODE_ARGS, ...args];
+  const cores = pinned ? '0' : `0-${CORES - 1}`;
+  const cmd = TASKSET ? 'taskset' : process.execPath;
+  const full = [...(TASKSET ? ['-c', cores, process.execPath] : []), ...NODE_ARGS, ...args];
   const proc = spawn(cmd, full, {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
