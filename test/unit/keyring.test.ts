@@ -83,6 +83,7 @@ describe('ChallengeKeyring', () => {
     c.now += 1;
     expect(await ring.check(ID, ch)).toEqual({ ok: false, reason: 'expired' });
   });
+
   describe('with a key directory (shared with other relays)', () => {
     /** A directory in memory whose writes finish only when the test says so. */
     function slowDirectory() {
