@@ -322,7 +322,7 @@ const schema = {
     arg: 'persistfile',
   },
   redisUrl: {
-    doc: 'Redis URL (redis:// or rediss://) for the scale-out engine; empty: the embedded memory store.',
+    doc: 'Redis URL (redis://, rediss://, or unix:///path/to/redis.sock for a Redis on this host) for the scale-out engine; empty: the embedded memory store.',
     format: String,
     default: '',
     env: 'NPCHAT_REDIS_URL',
@@ -541,8 +541,10 @@ function checkLimits(config: Config): void {
 
 /** Cross-field rules of the Redis settings, as sentences. */
 function checkRedis(config: Config): void {
-  if (config.redisUrl && !/^rediss?:\/\/[^\s]+$/.test(config.redisUrl)) {
-    throw new ConfigError(`Invalid ${label('redisUrl')}: must start with redis:// or rediss://.`);
+  if (config.redisUrl && !/^(rediss?:\/\/[^\s]+|unix:\/\/\/[^\s]+)$/.test(config.redisUrl)) {
+    throw new ConfigError(
+      `Invalid ${label('redisUrl')}: must start with redis://, rediss:// or unix:/// (a socket path).`,
+    );
   }
   if (config.redisCluster && !/^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/.test(config.redisCluster)) {
     throw new ConfigError(

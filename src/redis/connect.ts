@@ -47,6 +47,15 @@ function seeds(list: string): ClusterNode[] {
   });
 }
 
+/**
+ * What ioredis takes for a redisUrl: redis:// and rediss:// as they are;
+ * unix:///path?query as the socket path with its query (db, password), which
+ * ioredis reads from a string that starts with "/".
+ */
+export function ioredisTarget(url: string): string {
+  return url.startsWith('unix://') ? url.slice('unix://'.length) : url;
+}
+
 export function connectRedis(
   target: { url: string } | { cluster: string },
   logger: Logger,
@@ -69,8 +78,9 @@ export function connectRedis(
       redisOptions: { ...subscriberOptions },
     });
   } else {
-    client = new Redis(target.url, commandOptions);
-    subscriber = new Redis(target.url, subscriberOptions);
+    const url = ioredisTarget(target.url);
+    client = new Redis(url, commandOptions);
+    subscriber = new Redis(url, subscriberOptions);
   }
   for (const [name, conn] of [
     ['client', client],

@@ -6,6 +6,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
 import { tempDir, track } from './cleanup.js';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
@@ -75,6 +76,8 @@ async function until(check: () => Promise<boolean>, ms: number, what: string): P
 export interface RedisOptions {
   appendfsync?: 'always' | 'everysec';
   cluster?: boolean;
+  /** Also listen on a Unix socket (`socketPath`, in the server's own dir). */
+  unixSocket?: boolean;
 }
 
 export class RedisServer {
@@ -90,6 +93,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The Unix socket it listens on with `unixSocket`. */
+  get socketPath(): string {
+    return join(this.dir, 'redis.sock');
+  }
+
   async start(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir];
     args.push('--save', '', '--protected-mode', 'no', '--loglevel', 'warning');
@@ -97,6 +105,9 @@ export class RedisServer {
       args.push('--appendonly', 'yes', '--appendfsync', this.options.appendfsync);
     } else {
       args.push('--appendonly', 'no');
+    }
+    if (this.options.unixSocket) {
+      args.push('--unixsocket', this.socketPath, '--unixsocketperm', '700');
     }
     if (this.options.cluster) {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');

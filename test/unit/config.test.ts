@@ -84,7 +84,8 @@ describe('configuration', () => {
     [['--bogus', '1'], {}, /Unknown option --bogus/],
     [['--cert', '/nonexistent'], {}, /cert and privkey must be given together/],
     [['--cert', '/nonexistent', '--privkey', '/nonexistent'], {}, /cannot be read/],
-    [['--redis', 'http://localhost'], {}, /redisUrl .*redis:\/\/ or rediss:\/\//],
+    [['--redis', 'http://localhost'], {}, /redisUrl .*redis:\/\/, rediss:\/\/ or unix:\/\/\//],
+    [['--redis', 'unix://relative/redis.sock'], {}, /redisUrl .*unix:\/\/\/ \(a socket path\)/],
     [[], { NPCHAT_REDIS_CLUSTER: 'a:1,b' }, /redisCluster .*host:port/],
     [['--redis', 'redis://x', '--rediscluster', 'a:1'], {}, /give one of them/],
     [['--redis', 'redis://x', '--redisprefix', 'a{b}'], {}, /redisPrefix/],
@@ -167,6 +168,9 @@ describe('configuration', () => {
       workers: 4,
       redisPrefix: 'npchat:',
     });
+    expect(loadConfig(['--redis', 'unix:///run/redis/redis.sock?db=2'], {}).redisUrl).toBe(
+      'unix:///run/redis/redis.sock?db=2',
+    );
     expect(loadConfig([], { NPCHAT_REDIS_CLUSTER: 'r1:7000,r2:7001' }).redisCluster).toBe(
       'r1:7000,r2:7001',
     );
