@@ -9,6 +9,13 @@
  * entry deleted before the iterator reaches it is skipped, and one added
  * meanwhile is visited.
  */
+/**
+ * Work per turn of the event loop for the periodic sweeps of the memory
+ * engine (the message store's, the owner state's): an inbox looked at, a
+ * message, key, token or mark checked.
+ */
+export const SWEEP_UNITS = 2048;
+
 export class SlicedPass {
   private running: Iterator<number> | null = null;
   private immediate: NodeJS.Immediate | null = null;

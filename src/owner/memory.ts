@@ -6,7 +6,7 @@
  * and publish their keys again.
  */
 import { RelayError } from '../errors.js';
-import { SlicedPass } from '../sliced.js';
+import { SlicedPass, SWEEP_UNITS } from '../sliced.js';
 import {
   noBundle,
   tooManyPrekeys,
@@ -178,9 +178,6 @@ export interface MemoryOwnerOptions {
   /** Told if a step of the periodic sweep throws (that sweep ends; the next runs as planned). */
   onSweepError?: (err: unknown) => void;
 }
-
-/** Sweep work per turn of the event loop (a token or mark checked). */
-export const SWEEP_UNITS = 2048;
 
 export function createMemoryOwnerState(options: MemoryOwnerOptions): OwnerState & {
   budget: { bytes: number };

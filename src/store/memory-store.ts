@@ -13,7 +13,7 @@
  * bodies, so a body must not keep a larger buffer alive.
  */
 import { RelayError } from '../errors.js';
-import { runToEnd, SlicedPass } from '../sliced.js';
+import { runToEnd, SlicedPass, SWEEP_UNITS } from '../sliced.js';
 import { MessageIds } from './message-ids.js';
 import {
   compareIds,
@@ -36,8 +36,6 @@ import {
 export const ENTRY_OVERHEAD = 400;
 /** Bytes charged per idempotency key beyond the key itself. */
 export const KEY_OVERHEAD = 200;
-/** Sweep work per turn of the event loop (an inbox looked at, a message or key checked). */
-export const SWEEP_UNITS = 2048;
 
 /**
  * `body`, on memory of its own. A request body under 4 KiB is a slice of

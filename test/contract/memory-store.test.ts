@@ -1,5 +1,6 @@
 import { expect, it, vi } from 'vitest';
-import { MemoryStore, SWEEP_UNITS } from '../../src/store/memory-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { SWEEP_UNITS } from '../../src/sliced.js';
 import { msg, storeContract } from './store-contract.js';
 
 /** Each store's inbox policies, as the owner state would hold them. */

@@ -1,6 +1,7 @@
 /** The OwnerState contract, against the memory engine, a redis-server and a Redis Cluster. */
 import { describe, expect, it, vi } from 'vitest';
-import { createMemoryOwnerState, SWEEP_UNITS } from '../../src/owner/memory.js';
+import { createMemoryOwnerState } from '../../src/owner/memory.js';
+import { SWEEP_UNITS } from '../../src/sliced.js';
 import { createRedisOwnerState } from '../../src/owner/redis.js';
 import type { OwnerState, PreKey } from '../../src/owner/state.js';
 import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
