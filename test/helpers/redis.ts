@@ -78,6 +78,8 @@ export interface RedisOptions {
   cluster?: boolean;
   /** Also listen on a Unix socket (`socketPath`, in the server's own dir). */
   unixSocket?: boolean;
+  /** Also listen with TLS on `tlsPort` (PEM files; clients are not asked for certificates). */
+  tls?: { cert: string; key: string };
 }
 
 export class RedisServer {
@@ -87,6 +89,8 @@ export class RedisServer {
   constructor(
     readonly port: number,
     private readonly options: RedisOptions,
+    /** The TLS port, with `tls` (0 without). */
+    readonly tlsPort = 0,
   ) {}
 
   get url(): string {
@@ -108,6 +112,11 @@ export class RedisServer {
     }
     if (this.options.unixSocket) {
       args.push('--unixsocket', this.socketPath, '--unixsocketperm', '700');
+    }
+    if (this.options.tls) {
+      const { cert, key } = this.options.tls;
+      args.push('--tls-port', String(this.tlsPort), '--tls-cert-file', cert);
+      args.push('--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no');
     }
     if (this.options.cluster) {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');
@@ -147,7 +156,10 @@ export class RedisServer {
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   requireRedis();
   for (let attempt = 0; ; attempt++) {
-    const server = new RedisServer(await freePort(), options);
+    const port = await freePort();
+    let tlsPort = 0;
+    while (options.tls && (tlsPort === 0 || tlsPort === port)) tlsPort = await freePort();
+    const server = new RedisServer(port, options, tlsPort);
     try {
       await server.start();
       return server;
