@@ -34,18 +34,25 @@ function countWrites(stream: Socket): { calls: number; chunks: number } {
   return seen;
 }
 
-async function closeAll(conn: RedisConnections | undefined): Promise<void> {
-  await conn?.close();
+/** Runs `fn` with connections to `target`, ready first, closed after (pass or fail). */
+async function withConnections(
+  target: Parameters<typeof connectRedis>[0],
+  fn: (conn: RedisConnections) => Promise<void>,
+): Promise<void> {
+  const conn = connectRedis(target, logger);
+  try {
+    expect(await whenReady(conn.client, 10_000)).toBe(true);
+    await fn(conn);
+  } finally {
+    await conn.close();
+  }
 }
 
 describe('Redis command writes, one system call per turn', () => {
   const shared = redisAndCluster();
 
   it('one Redis: twenty commands of one turn leave in one write, replies in order', async () => {
-    let conn: RedisConnections | undefined;
-    try {
-      conn = connectRedis({ url: shared.server.url }, logger);
-      expect(await whenReady(conn.client, 5000)).toBe(true);
+    await withConnections({ url: shared.server.url }, async (conn) => {
       const client = conn.client as Redis;
       const key = `${uniquePrefix()}n`;
       const seen = countWrites(client.stream as Socket);
@@ -55,16 +62,11 @@ describe('Redis command writes, one system call per turn', () => {
       // The next turn's commands make a write of their own.
       await Promise.all([client.incr(key), client.incr(key)]);
       expect(seen).toEqual({ calls: 2, chunks: 22 });
-    } finally {
-      await closeAll(conn);
-    }
+    });
   });
 
   it('one Redis: the socket of a reconnect coalesces too', async () => {
-    let conn: RedisConnections | undefined;
-    try {
-      conn = connectRedis({ url: shared.server.url }, logger);
-      expect(await whenReady(conn.client, 5000)).toBe(true);
+    await withConnections({ url: shared.server.url }, async (conn) => {
       const client = conn.client as Redis;
       const first = client.stream;
       const id = await client.client('ID');
@@ -82,16 +84,11 @@ describe('Redis command writes, one system call per turn', () => {
       const replies = await Promise.all(Array.from({ length: 10 }, () => client.incr(key)));
       expect(replies).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
       expect(seen).toEqual({ calls: 1, chunks: 10 });
-    } finally {
-      await closeAll(conn);
-    }
+    });
   });
 
   it('a command written in any phase of a turn is answered without waiting for more', async () => {
-    let conn: RedisConnections | undefined;
-    try {
-      conn = connectRedis({ url: shared.server.url }, logger);
-      expect(await whenReady(conn.client, 5000)).toBe(true);
+    await withConnections({ url: shared.server.url }, async (conn) => {
       const client = conn.client as Redis;
       const key = `${uniquePrefix()}n`;
       // From a timer, an immediate (after this turn's uncork may have run),
@@ -110,16 +107,11 @@ describe('Redis command writes, one system call per turn', () => {
       expect([...replies].sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
       // Well inside the command timeout (800 ms) that a held-back command would hit.
       expect(Date.now() - started).toBeLessThan(500);
-    } finally {
-      await closeAll(conn);
-    }
+    });
   });
 
   it('Cluster: each node connection coalesces the commands of one turn', async () => {
-    let conn: RedisConnections | undefined;
-    try {
-      conn = connectRedis({ cluster: shared.cluster.seeds }, logger);
-      expect(await whenReady(conn.client, 10_000)).toBe(true);
+    await withConnections({ cluster: shared.cluster.seeds }, async (conn) => {
       const cluster = conn.client as Cluster;
       // One hash tag: one slot, one node.
       const key = `{${uniquePrefix()}}n`;
@@ -132,8 +124,6 @@ describe('Redis command writes, one system call per turn', () => {
       const calls = counts.reduce((n, c) => n + c.calls, 0);
       const chunks = counts.reduce((n, c) => n + c.chunks, 0);
       expect({ calls, chunks }).toEqual({ calls: 1, chunks: 12 });
-    } finally {
-      await closeAll(conn);
-    }
+    });
   }, 20_000);
 });

@@ -3,19 +3,16 @@
  * server's certificate verified (a relay that cannot verify it stores
  * nothing and answers 503).
  */
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
-import { tempDir } from '../helpers/cleanup.js';
+import { selfSignedCert } from '../helpers/certs.js';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
 import { authedSocket, postText } from '../helpers/socket.js';
 import { spawnRelay } from '../helpers/spawn.js';
 
-const dir = tempDir('npchat-redis-tls-');
-const cert = join(dir, 'cert.pem');
-const key = join(dir, 'key.pem');
+let cert: string;
+let key: string;
 
 /** Polls GET /ready until it answers `status` (or gives up after `ms`). */
 async function readyIs(url: string, status: number, ms = 10_000): Promise<number> {
@@ -33,29 +30,7 @@ describe('Redis over TLS (rediss://)', () => {
   let server: RedisServer;
   let admin: Redis;
   beforeAll(async () => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+    ({ cert, key } = selfSignedCert('npchat-redis-tls-'));
     server = await startRedis({ tls: { cert, key } });
     admin = new Redis(server.url); // the plain port, to look inside
   }, 30_000);

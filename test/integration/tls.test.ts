@@ -1,44 +1,19 @@
 /** With cert and privkey the relay serves HTTPS and WSS only. */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { solutionFor, TestSocket } from '../helpers/socket.js';
-import { tempDir } from '../helpers/cleanup.js';
+import { selfSignedCert } from '../helpers/certs.js';
 
-const dir = tempDir('npchat-tls-');
-const cert = join(dir, 'cert.pem');
-const key = join(dir, 'key.pem');
+let cert: string;
+let key: string;
 let t: TestRelay;
 let ca: Buffer;
 
 beforeAll(async () => {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
+  ({ cert, key } = selfSignedCert('npchat-tls-'));
   ca = readFileSync(cert);
   t = await startRelay({ cert, privkey: key });
 });
