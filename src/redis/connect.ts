@@ -48,8 +48,9 @@ const subscriberOptions: RedisOptions = {
  * of one system call instead of one of its own, and on loopback the writer
  * also pays for waking Redis (docs/performance.md, tenth round). No command
  * waits longer than the turn that wrote it; replies and their order are
- * ioredis's as before. Applied to each new socket ('connect' comes before
- * ioredis writes its first command on it).
+ * ioredis's as before. Applied to each new socket when ioredis announces
+ * it ('connect', on the next tick: the AUTH, SELECT and ready check that
+ * ioredis writes just before go out one by one, as they always did).
  */
 export function coalesceWrites(conn: Redis): void {
   conn.on('connect', () => {
