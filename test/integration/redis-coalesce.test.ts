@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { connectRedis, whenReady, type RedisConnections } from '../../src/redis/connect.js';
 import { redisAndCluster, uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/socket.js';
 
 const logger = createLogger('silent');
 
@@ -73,10 +74,7 @@ describe('Redis command writes, one system call per turn', () => {
       const admin = shared.duplicate();
       await admin.client('KILL', 'ID', String(id));
       // ioredis reconnects by itself (retryStrategy): wait for the new socket to be ready.
-      const deadline = Date.now() + 5000;
-      while (!(client.status === 'ready' && client.stream !== first) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(() => client.status === 'ready' && client.stream !== first, 5000);
       expect(client.stream).not.toBe(first);
       expect(client.status).toBe('ready');
       const key = `${uniquePrefix()}n`;

@@ -8,22 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
 import { selfSignedCert } from '../helpers/certs.js';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.js';
-import { authedSocket, postText } from '../helpers/socket.js';
+import { authedSocket, postText, waitFor } from '../helpers/socket.js';
 import { spawnRelay } from '../helpers/spawn.js';
 
 let cert: string;
 let key: string;
 
-/** Polls GET /ready until it answers `status` (or gives up after `ms`). */
-async function readyIs(url: string, status: number, ms = 10_000): Promise<number> {
-  const deadline = Date.now() + ms;
-  let last = 0;
-  while (Date.now() < deadline) {
-    last = (await fetch(`${url}/ready`)).status;
-    if (last === status) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return last;
+/** GET /ready's status. */
+async function ready(url: string): Promise<number> {
+  return (await fetch(`${url}/ready`)).status;
 }
 
 describe('Redis over TLS (rediss://)', () => {
@@ -47,7 +40,7 @@ describe('Redis over TLS (rediss://)', () => {
       NODE_EXTRA_CA_CERTS: cert, // the test CA, trusted as an operator would
     });
     try {
-      expect(await readyIs(relay.url, 200)).toBe(200);
+      await waitFor(async () => (await ready(relay.url)) === 200, 10_000);
       const keys = generateKeys();
       expect((await postText(relay.url, keys.id, 'over tls')).status).toBe(200);
       expect((await admin.keys(`${prefix}*`)).length).toBeGreaterThan(0);
@@ -75,7 +68,7 @@ describe('Redis over TLS (rediss://)', () => {
     try {
       const line = await relay.child.line(/"msg":"redis error"/);
       expect(line).toMatch(/certificate/);
-      expect(await readyIs(relay.url, 503, 1000)).toBe(503);
+      await waitFor(async () => (await ready(relay.url)) === 503, 1000);
       const sent = await postText(relay.url, generateKeys().id, 'never stored');
       expect(sent.status).toBe(503);
       expect(sent.json.error).toBe('unavailable');
