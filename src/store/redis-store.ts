@@ -37,7 +37,7 @@ import { RelayError } from '../errors.js';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connect.js';
 import { inboxKey, liveNodes, presenceKey, queueKey, queueScanPattern } from '../redis/keys.js';
-import { defineScript, type Script } from '../redis/script.js';
+import { defineScript, Joined, type Script } from '../redis/script.js';
 import {
   inboxFull,
   inProgress,
@@ -461,9 +461,8 @@ export class RedisStore implements Store {
       head = `~2:${head}${msg.from}:`;
       size += FROM_BYTES;
     }
-    const payload = Buffer.allocUnsafe(head.length + msg.body.byteLength);
-    payload.write(head, 0, 'latin1');
-    payload.set(msg.body, head.length);
+    // Header and body go to Redis as one argument, written straight into the command.
+    const payload = new Joined(head, msg.body);
     return {
       now: this.now(),
       t,
