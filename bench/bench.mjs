@@ -235,10 +235,16 @@ function post(url, body) {
  * `paths`. `warmup` seconds first, not counted (at a fixed rate, 2: the
  * JIT's first seconds would weigh on CPU per request).
  */
+/**
+ * Autocannon against `server` for `duration` s. Besides the server's own
+ * CPU it counts this process's (the load generator's) and, with `sidePid`,
+ * that process's (Redis): on two cores the generator and Redis share core
+ * 1, and their CPU per request bounds what any relay could reach there.
+ */
 async function postLoad(
   server,
   paths,
-  { rate = 0, duration = P.duration, warmup = rate > 0 ? 2 : 0 } = {},
+  { rate = 0, duration = P.duration, warmup = rate > 0 ? 2 : 0, sidePid = 0 } = {},
 ) {
   const body = 'x'.repeat(1024);
   let i = 0;
@@ -258,9 +264,14 @@ async function postLoad(
     });
   if (warmup > 0) await load(warmup);
   const cpu0 = cpuSeconds(server.proc.pid);
+  const side0 = sidePid ? cpuSeconds(sidePid) : 0;
+  const gen0 = process.cpuUsage();
   const result = await load(duration);
   const cpu = cpuSeconds(server.proc.pid) - cpu0;
+  const gen = process.cpuUsage(gen0);
   return {
+    generatorCpuSeconds: (gen.user + gen.system) / 1e6,
+    sideCpuSeconds: sidePid ? cpuSeconds(sidePid) - side0 : 0,
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -277,7 +288,10 @@ async function postLoad(
 function sumPostRuns(runs) {
   const total = runs.reduce((a, r) => a + r.total, 0);
   const cpu = runs.reduce((a, r) => a + r.cpuSeconds, 0);
+  const perReq = (key) => (runs.reduce((a, r) => a + r[key], 0) / Math.max(total, 1)) * 1e6;
   return {
+    generatorCpuUsPerReq: perReq('generatorCpuSeconds'),
+    sideCpuUsPerReq: perReq('sideCpuSeconds'),
     rps: total / runs.reduce((a, r) => a + r.seconds, 0),
     p50: Math.max(...runs.map((r) => r.p50)),
     p99: Math.max(...runs.map((r) => r.p99)),
@@ -297,7 +311,7 @@ function sumPostRuns(runs) {
  * it a minute later). The relay's figures, with `baseline` of the same
  * minutes.
  */
-async function pairedPost(relay, bare, paths, rate) {
+async function pairedPost(relay, bare, paths, rate, redis) {
   const rounds = QUICK ? 1 : 2;
   const duration = P.duration / 2;
   await postLoad(bare, paths, { rate, duration: 2, warmup: 0 });
@@ -307,13 +321,25 @@ async function pairedPost(relay, bare, paths, rate) {
     const order = i % 2 === 0 ? ['bare', 'relay'] : ['relay', 'bare'];
     for (const name of order) {
       const server = name === 'bare' ? bare : relay;
-      runs[name].push(await postLoad(server, paths, { rate, duration, warmup: 0 }));
+      const sidePid = name === 'relay' && redis ? redis.proc.pid : 0;
+      runs[name].push(await postLoad(server, paths, { rate, duration, warmup: 0, sidePid }));
     }
   }
   const base = sumPostRuns(runs.bare);
+  const own = sumPostRuns(runs.relay);
+  // What core 1 (the generator, and Redis on the Redis engine) spent per
+  // relay request: requests/s no relay could pass on this layout.
+  const core1Us = own.generatorCpuUsPerReq + own.sideCpuUsPerReq;
   return {
-    ...sumPostRuns(runs.relay),
-    baseline: { rps: base.rps, cpuUsPerReq: base.cpuUsPerReq, p50: base.p50, p99: base.p99 },
+    ...own,
+    ...(TASKSET ? { core1Ceiling: 1e6 / core1Us } : {}),
+    baseline: {
+      rps: base.rps,
+      cpuUsPerReq: base.cpuUsPerReq,
+      p50: base.p50,
+      p99: base.p99,
+      generatorCpuUsPerReq: base.generatorCpuUsPerReq,
+    },
   };
 }
 
@@ -685,7 +711,7 @@ async function main() {
       log(`${engine}: POST 1 KiB to offline inboxes, alternating with a bare node:http server`);
       s = await startRelay(engine, redis);
       const bare = await startServer([join(ROOT, 'bench/bare-http.mjs')]);
-      r.post = await pairedPost(s, bare, paths, POST_RATE);
+      r.post = await pairedPost(s, bare, paths, POST_RATE, engine === 'redis' ? redis : null);
       await stop(bare);
       await stop(s);
     }
@@ -785,6 +811,13 @@ function print(r) {
         'POST 1 KiB offline',
         `${f(e.post.rps)} req/s (${f(e.post.rps / e.post.baseline.rps, 2)}x)`,
         `p50 ${e.post.p50} ms, p99 ${e.post.p99} ms, ${f(e.post.cpuUsPerReq, 1)} µs CPU/req (${f(e.post.cpuUsPerReq / e.post.baseline.cpuUsPerReq, 2)}x); bare server alongside ${f(e.post.baseline.rps)} req/s, ${f(e.post.baseline.cpuUsPerReq, 1)} µs; non-2xx ${e.post.non2xx}`,
+      ]);
+    if (e.post?.core1Ceiling)
+      rows.push([
+        engine,
+        '  core 1 per request',
+        `at most ${f(e.post.core1Ceiling)} req/s (${f(e.post.core1Ceiling / e.post.baseline.rps, 2)}x)`,
+        `generator ${f(e.post.generatorCpuUsPerReq, 1)} µs${e.post.sideCpuUsPerReq ? ` + Redis ${f(e.post.sideCpuUsPerReq, 1)} µs` : ''} per request (generator ${f(e.post.baseline.generatorCpuUsPerReq, 1)} µs per bare request)`,
       ]);
     if (e.live)
       rows.push([
