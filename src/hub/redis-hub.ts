@@ -299,10 +299,11 @@ export class RedisHub extends LocalHub {
   override async notifyStored(inbox: string, present?: readonly string[]): Promise<void> {
     this.wakeLocal(inbox);
     const nodes = present ?? (await this.liveNodes(inbox).catch(() => [] as string[]));
+    const others = nodes.filter((n) => n !== this.nodeId);
+    // Most stored POSTs found nobody present: nothing to encode or send.
+    if (others.length === 0) return;
     const wake = encode({ k: 'wake', inbox });
-    await Promise.all(
-      nodes.filter((n) => n !== this.nodeId).map((n) => this.send(n, wake).catch(() => 0)),
-    );
+    await Promise.all(others.map((n) => this.send(n, wake).catch(() => 0)));
   }
 
   /** A message on this node's channel. Nothing it holds may throw out of the Redis callback. */

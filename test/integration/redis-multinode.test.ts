@@ -125,7 +125,7 @@ for (const [name, engine] of engines) {
       });
       const alone = new ChallengeKeyring(opts);
       try {
-        await waitFor(() => c1.client.status === 'ready' && c2.client.status === 'ready');
+        await waitFor(() => c1.client.status === 'ready' && c2.client.status === 'ready', 15_000);
         const keys = generateKeys();
         const ch = await r1.issue(keys.id);
         expect(await r2.check(keys.id, ch)).toMatchObject({ ok: true });
