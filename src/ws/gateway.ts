@@ -51,11 +51,11 @@ export const MAX_FRAME_READS = 4096;
  * `end()` for the streams under a WebSocket: a plain call on a stream whose
  * writing has finished does nothing. Node's own would do nothing either but
  * first build an ERR_STREAM_ALREADY_FINISHED error with a stack trace, and
- * throw it away. `ws` makes three such calls on every close that completes
- * the closing handshake (its socket 'end' and 'close' listeners end the
- * frame receiver, which ended itself on the close frame, and the socket,
- * which it ended after sending its own close frame): ~37 µs of a ~900 µs
- * handshake-and-close in a profile, the largest item after the
+ * throw it away. `ws` makes up to three such calls on every close that
+ * completes the closing handshake (its socket 'end' and 'close' listeners
+ * end the frame receiver, which ended itself on the close frame, and the
+ * socket, which it ended after sending its own close frame): ~37 µs of a
+ * ~900 µs handshake-and-close in a profile, the largest item after the
  * cryptography and the kernel. Any other call (data, a callback, a stream
  * still writing) goes to the stream's own `end()`.
  */
@@ -66,7 +66,7 @@ function endUnlessFinished(this: Writable, ...args: unknown[]): Writable {
 }
 
 /** Gives `stream` endUnlessFinished in place of its prototype's `end()`. */
-export function quietEnd(stream: Writable | Duplex | null | undefined): void {
+function quietEnd(stream: Writable | Duplex | null | undefined): void {
   if (stream) (stream as { end: unknown }).end = endUnlessFinished;
 }
 
