@@ -11,7 +11,13 @@ export function chart(r) {
   const bars = [['bare node:http POST', b.http.rps, b.http.rps, 'req/s']];
   for (const [engine, e] of Object.entries(r.engines)) {
     // Against the bare server measured alongside it (older results: the run's first).
-    bars.push([`${engine}: POST 1 KiB`, e.post.rps, e.post.baseline?.rps ?? b.http.rps, 'req/s']);
+    bars.push([
+      `${engine}: POST 1 KiB`,
+      e.post.rps,
+      e.post.baseline?.rps ?? b.http.rps,
+      'req/s',
+      e.post.core1Ceiling,
+    ]);
   }
   bars.push(['bare ws forwarder', b.ws.maxPerSecond, b.ws.maxPerSecond, 'msg/s']);
   for (const [engine, e] of Object.entries(r.engines)) {
@@ -31,9 +37,9 @@ export function chart(r) {
   let y = 50;
   const parts = [
     `<text x="10" y="24" font-size="15" font-weight="bold">npchat-relay bench, ${esc(r.date.slice(0, 10))}${r.quick ? ' (quick)' : ''}</text>`,
-    `<text x="10" y="40" font-size="11" fill="#555">${esc(`${r.machine.cores} cores, ${r.machine.cpu}, node ${r.machine.node}; bars: share of the baseline measured in the same run`)}</text>`,
+    `<text x="10" y="40" font-size="11" fill="#555">${esc(`${r.machine.cores} cores, ${r.machine.cpu}, node ${r.machine.node}; bars: share of the same run's baseline; orange: what the generator's core (with Redis) allowed`)}</text>`,
   ];
-  for (const [label, value, base, unit] of bars) {
+  for (const [label, value, base, unit, ceiling] of bars) {
     const ratio = base > 0 ? value / base : 0;
     const w = Math.max(1, Math.min(1, ratio) * barW);
     parts.push(
@@ -42,6 +48,12 @@ export function chart(r) {
       `<rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="16" fill="${label.startsWith('bare') ? '#999' : '#3a7bd5'}"/>`,
       `<text x="${left + barW + 8}" y="${y + 15}" font-size="12">${Math.round(value)} ${esc(unit)} (${ratio.toFixed(2)}x)</text>`,
     );
+    if (Number.isFinite(ceiling) && base > 0) {
+      const x = left + Math.min(1, ceiling / base) * barW;
+      parts.push(
+        `<rect x="${(x - 1.5).toFixed(1)}" y="${y + 1}" width="3" height="20" fill="#e8871e"><title>${esc(`core 1 allowed ${Math.round(ceiling)} ${unit} (${(ceiling / base).toFixed(2)}x)`)}</title></rect>`,
+      );
+    }
     y += rowH;
   }
   y += 20;
