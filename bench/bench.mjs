@@ -233,13 +233,10 @@ function post(url, body) {
 /**
  * autocannon: 50 keep-alive connections POSTing 1 KiB; paths cycle over
  * `paths`. `warmup` seconds first, not counted (at a fixed rate, 2: the
- * JIT's first seconds would weigh on CPU per request).
- */
-/**
- * Autocannon against `server` for `duration` s. Besides the server's own
- * CPU it counts this process's (the load generator's) and, with `sidePid`,
- * that process's (Redis): on two cores the generator and Redis share core
- * 1, and their CPU per request bounds what any relay could reach there.
+ * JIT's first seconds would weigh on CPU per request). Besides the server's
+ * own CPU it counts this process's (the load generator's) and, with
+ * `sidePid`, that process's (Redis): on two cores the generator and Redis
+ * share core 1, and their CPU per request bounds what any relay could reach.
  */
 async function postLoad(
   server,

@@ -1,8 +1,8 @@
 /**
  * Closing an owner socket costs no thrown-away errors: Node's `end()` on a
  * stream that has finished writing builds an ERR_STREAM_ALREADY_FINISHED
- * with a stack trace and drops it, and `ws` makes three such calls on every
- * completed close (gateway.ts quietEnd). The closes stay what they were:
+ * with a stack trace and drops it, and `ws` makes up to three such calls on
+ * every completed close (gateway.ts quietEnd). The closes stay what they were:
  * the client sees its code, the relay forgets the socket.
  */
 import { once } from 'node:events';
