@@ -52,10 +52,26 @@ function countWastedEnds(): { count: () => number; restore: () => void } {
   };
 }
 
+/**
+ * Runs `close` (which ends with the relay's sockets closing), waits until the
+ * relay has forgotten them and run their 'end' and 'close' listeners, and
+ * expects no wasted end() call on the way.
+ */
+async function expectNothingWasted(close: () => Promise<void>): Promise<void> {
+  const spy = countWastedEnds();
+  try {
+    await close();
+    await waitFor(() => t.relay.connections === 0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(spy.count()).toBe(0);
+  } finally {
+    spy.restore();
+  }
+}
+
 describe('owner socket closes', () => {
   it('a close the client starts: code 1000 seen, socket forgotten, no error built for nothing', async () => {
-    const spy = countWastedEnds();
-    try {
+    await expectNothingWasted(async () => {
       const sockets = await Promise.all(
         Array.from({ length: 5 }, () => authedSocket(t.wsUrl, generateKeys())),
       );
@@ -63,37 +79,24 @@ describe('owner socket closes', () => {
       for (const s of sockets) s.ws.close(1000);
       const closes = await Promise.all(sockets.map((s) => s.closed));
       expect(closes.map((c) => c.code)).toEqual([1000, 1000, 1000, 1000, 1000]);
-      await waitFor(() => t.relay.connections === 0);
-      // The relay's side has run its 'end' and 'close' listeners by now.
-      await new Promise((r) => setTimeout(r, 50));
-      expect(spy.count()).toBe(0);
-    } finally {
-      spy.restore();
-    }
+    });
   });
 
   it('a close the relay starts (a refused handshake): the code and frame arrive, nothing wasted', async () => {
-    const spy = countWastedEnds();
-    try {
+    await expectNothingWasted(async () => {
       const keys = generateKeys();
       const s = new TestSocket(`${t.wsUrl}/${keys.id}`);
       await s.opened;
       s.send({ publicKey: 'AAAA', challenge: { txt: 'x', sig: 'y' }, solution: 'z' });
       expect((await s.nextJson()).error).toBe('unauthorized');
       expect((await s.closed).code).toBe(4001);
-      await waitFor(() => t.relay.connections === 0);
-      await new Promise((r) => setTimeout(r, 50));
-      expect(spy.count()).toBe(0);
-    } finally {
-      spy.restore();
-    }
+    });
   });
 
   it('a client that sends its FIN only after the close frames: nothing wasted either', async () => {
-    const spy = countWastedEnds();
     const { port } = new URL(t.url);
     const sock = connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
-    try {
+    await expectNothingWasted(async () => {
       let got = Buffer.alloc(0);
       let ended = false;
       sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
@@ -116,13 +119,7 @@ describe('owner socket closes', () => {
       // Only now the client's FIN: the relay's socket finished writing long before.
       await new Promise((r) => setTimeout(r, 50));
       sock.end();
-      await waitFor(() => t.relay.connections === 0);
-      await new Promise((r) => setTimeout(r, 50));
-      expect(spy.count()).toBe(0);
-    } finally {
-      sock.destroy();
-      spy.restore();
-    }
+    }).finally(() => sock.destroy());
   });
 
   it('a client that drops the connection is forgotten, and the relay serves the next one', async () => {
