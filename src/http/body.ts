@@ -117,6 +117,10 @@ class BodyReader {
     this.finish();
     // A gathered body is copied once more, to a buffer of its exact size.
     const chunks = this.gathered ? [this.gathered.subarray(0, this.size)] : this.chunks;
+    // A body that came in one chunk is kept as it is: node:http copies each
+    // body chunk out of the socket's read, so it is on memory of its own.
+    const only = this.gathered === null && chunks.length === 1 ? chunks[0]! : null;
+    if (only !== null && (!this.own || isOwn(only))) return this.resolve(only);
     this.resolve(this.own ? ownCopy(chunks, this.size) : Buffer.concat(chunks, this.size));
   };
 
@@ -176,6 +180,11 @@ function joinInto(into: Buffer, chunks: readonly Buffer[]): void {
   }
 }
 
+/** The buffer is the whole of its memory (not a slice of a larger one). */
+function isOwn(buf: Buffer): boolean {
+  return buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
+}
+
 /** The chunks copied into one buffer on memory of its own (not a slice of a shared slab). */
 function ownCopy(chunks: readonly Buffer[], size: number): Buffer {
   const body = Buffer.allocUnsafeSlow(size);
@@ -186,7 +195,8 @@ function ownCopy(chunks: readonly Buffer[], size: number): Buffer {
 /**
  * The body of `req`, refused past `limit` bytes or below `minRate`. With
  * `own`, the body is on memory of its own, sized to it, rather than a slice
- * of one of Node's shared 8 KiB slabs.
+ * of one of Node's shared 8 KiB slabs. A body that came in one chunk on
+ * memory of its own (as node:http hands them over) is that chunk, uncopied.
  */
 export function readBody(
   req: IncomingMessage,

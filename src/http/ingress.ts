@@ -117,8 +117,9 @@ export async function handlePost(
   // RFC 8030: TTL 0 means "deliver now or never", like ?store=false.
   const store = query.get('store') !== 'false' && ttlMs > 0;
   // A body this process will likely store is read onto memory of its own
-  // (ownBytes then has nothing to copy); one likely to go out live stays a
-  // slice of a shared slab, cheaper to allocate and to collect.
+  // (ownBytes then has nothing to copy); one likely to go out live, if it came
+  // in pieces, is joined on a slice of a shared slab, cheaper to allocate and
+  // to collect. A body in one piece is that piece either way.
   const own = store && deps.store.holdsBodies && deps.hub.localCount(inbox) === 0;
   const body = await readBody(req, deps.maxMessageBytes, deps.bodyMinRate, own);
   if (body.length === 0) throw new RelayError('invalid_body', 'The message body is empty.');

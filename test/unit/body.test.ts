@@ -70,6 +70,22 @@ describe('readBody', () => {
     expect((await readBody(request(mixed), 100_000)).length).toBe(big.length + 150);
   });
 
+  it('a body in one chunk on memory of its own is that chunk, not a copy, own or not', async () => {
+    // As node:http hands a body chunk over: a buffer that is all of its memory.
+    for (const own of [false, true]) {
+      const chunk = Buffer.allocUnsafeSlow(1024).fill(7);
+      const req = Object.assign(Readable.from([chunk]), { headers: {} });
+      const body = await readBody(req as unknown as IncomingMessage, 2048, 0, own);
+      expect(body).toBe(chunk);
+    }
+    // A slice of a larger buffer is copied when the body is to be kept.
+    const slab = Buffer.alloc(4096, 1);
+    const req = Object.assign(Readable.from([slab.subarray(100, 1124)]), { headers: {} });
+    const kept = await readBody(req as unknown as IncomingMessage, 2048, 0, true);
+    expect(kept.buffer.byteLength).toBe(1024);
+    expect(kept.equals(slab.subarray(100, 1124))).toBe(true);
+  });
+
   it('without `own`, a small body is a slice of a shared slab', async () => {
     const body = await readBody(request(['hello ', 'world']), 100);
     expect(body.toString()).toBe('hello world');
