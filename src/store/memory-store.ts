@@ -228,7 +228,7 @@ export class MemoryStore implements Store {
       if (known.pending) throw inProgress();
       return { id: known.id, t: known.t, expiresAt: known.expiresAt, duplicate: true };
     }
-    const queue = this.inboxes.get(inbox);
+    let queue = this.inboxes.get(inbox);
     const size = msg.body.length;
     if (queue) {
       // Expired messages still count until a sweep; drop them first only when
@@ -236,6 +236,7 @@ export class MemoryStore implements Store {
       if (this.full(queue, size)) {
         this.dropExpired(inbox, queue, this.now());
         if (this.full(queue, size)) throw inboxFull();
+        queue = this.inboxes.get(inbox); // gone if every message had expired
       }
     } else if (size > this.quota.maxBytes) {
       throw inboxFull();
@@ -246,7 +247,7 @@ export class MemoryStore implements Store {
     const body = ownBytes(msg.body);
     const stored: StoredMessage = { id, body, binary, t, ttlMs, expiresAt: t + ttlMs };
     if (from !== undefined) stored.from = from;
-    this.insert(inbox, stored);
+    this.insert(inbox, stored, queue);
     if (idempotencyKey !== undefined) {
       this.note(inbox, idempotencyKey, { id, t: stored.t, pending: false }, stored.expiresAt);
     }
@@ -257,12 +258,17 @@ export class MemoryStore implements Store {
     return queue.entries.size >= this.quota.maxMessages || queue.bytes + size > this.quota.maxBytes;
   }
 
-  /** Adds a message in id order (a reserved id may arrive after a later one). */
-  private insert(inbox: string, stored: StoredMessage): void {
-    // An id is stored once (a persist file could name it twice): the later copy wins.
-    const old = this.inboxes.get(inbox);
-    if (old?.entries.has(stored.id)) this.drop(inbox, old, stored.id);
-    let queue = this.inboxes.get(inbox);
+  /**
+   * Adds a message in id order (a reserved id may arrive after a later one).
+   * `queue` is the inbox's queue as just looked up (undefined: look it up).
+   */
+  private insert(inbox: string, stored: StoredMessage, queue = this.inboxes.get(inbox)): void {
+    // An id is stored once (a persist file could name it twice): the later
+    // copy wins. An id above the highest stored cannot be there (new ids are).
+    if (queue && compareIds(stored.id, queue.lastId) <= 0 && queue.entries.has(stored.id)) {
+      this.drop(inbox, queue, stored.id);
+      queue = this.inboxes.get(inbox);
+    }
     if (!queue) {
       queue = {
         entries: new Map(),

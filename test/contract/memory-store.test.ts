@@ -100,3 +100,32 @@ it('memory store: the periodic sweep drops expired messages and keys a slice per
     vi.useRealTimers();
   }
 });
+
+it('memory store: a message restored twice under one id is held once, the later copy', async () => {
+  const store = new MemoryStore({ cleanPeriodMs: 60_000 });
+  const saved = (id: string, text: string) => ({
+    ...msg(text),
+    id,
+    expiresAt: Date.now() + 60_000,
+    inbox: 'a',
+  });
+  // The highest id twice, then a lower one twice (stored late, between).
+  store.restoreMessage(saved('300', 'first'));
+  store.restoreMessage(saved('300', 'second'));
+  store.restoreMessage(saved('100', 'low'));
+  store.restoreMessage(saved('100', 'low, again'));
+  // The only message of an inbox, twice: its queue is made anew.
+  store.restoreMessage({ ...saved('5', 'b1'), inbox: 'b' });
+  store.restoreMessage({ ...saved('5', 'b2'), inbox: 'b' });
+  expect(store.size).toBe(3);
+  const texts = async (inbox: string) =>
+    (await store.lease(inbox, 10, 10_000)).map((m) => `${m.id} ${Buffer.from(m.body).toString()}`);
+  expect(await texts('a')).toEqual(['100 low, again', '300 second']);
+  expect(await texts('b')).toEqual(['5 b2']);
+  // Charged once each: every byte comes back when they are removed.
+  await store.remove('a', ['100', '300']);
+  await store.remove('b', ['5']);
+  expect(store.bytes).toBe(0);
+  expect(store.size).toBe(0);
+  await store.close();
+});
