@@ -101,7 +101,14 @@ export function connectRedis(
     client = new Cluster(nodes, {
       ...base,
       enableOfflineQueue: false,
-      redisOptions: { ...commandOptions },
+      // Node connections open at their first command (ioredis's own default,
+      // which these options would otherwise override). Opened at once, they
+      // raced the Cluster's ready check: its CLUSTER INFO, sent to a node
+      // still connecting, is refused by a Cluster with no offline queue
+      // ("Connection is closed"), and the Cluster starts over after a
+      // backoff: 3-7 s to ready now and then, past 15 s under load.
+      // whenReady opens every master's connection once the Cluster is ready.
+      redisOptions: { ...commandOptions, lazyConnect: true },
     });
     // The node connections are made later, each announced by '+node'.
     client.on('+node', (node: Redis) => coalesceWrites(node));
@@ -142,8 +149,8 @@ export function connectRedis(
   };
 }
 
-/** Resolves true once `conn` is ready, or false after `ms`. */
-export function whenReady(conn: RedisClient, ms: number): Promise<boolean> {
+/** Resolves true once `conn`'s status is ready, or false after `ms`. */
+function statusReady(conn: Redis | Cluster, ms: number): Promise<boolean> {
   if (conn.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -156,4 +163,21 @@ export function whenReady(conn: RedisClient, ms: number): Promise<boolean> {
     };
     conn.once('ready', onReady);
   });
+}
+
+/**
+ * Resolves true once `conn` is ready, or false after `ms`. A Cluster with no
+ * offline queue is ready once every master's connection is, too: it refuses
+ * a command for a node whose connection is still opening, so its node
+ * connections are opened here rather than by the first commands.
+ */
+export async function whenReady(conn: RedisClient, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  if (!(await statusReady(conn, ms))) return false;
+  if (!(conn instanceof Cluster) || conn.options.enableOfflineQueue) return true;
+  const masters = conn.nodes('master');
+  for (const node of masters) if (node.status === 'wait') node.connect().catch(() => {});
+  const left = Math.max(0, deadline - Date.now());
+  const ready = await Promise.all(masters.map((node) => statusReady(node, left)));
+  return ready.every(Boolean);
 }
