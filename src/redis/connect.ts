@@ -106,7 +106,7 @@ export function connectRedis(
       // raced the Cluster's ready check: its CLUSTER INFO, sent to a node
       // still connecting, is refused by a Cluster with no offline queue
       // ("Connection is closed"), and the Cluster starts over after a
-      // backoff: 3-7 s to ready now and then, past 15 s under load.
+      // backoff: 3-9 s to ready now and then, past 15 s under load.
       // whenReady opens every master's connection once the Cluster is ready.
       redisOptions: { ...commandOptions, lazyConnect: true },
     });
