@@ -4,7 +4,7 @@ import { ChallengeKeyring } from '../../src/auth/keyring.js';
 import { generateKeys } from '../../src/client/keys.js';
 import type { Config } from '../../src/config.js';
 import { FORWARD_TIMEOUT_MS } from '../../src/hub/redis-hub.js';
-import { connectRedis } from '../../src/redis/connect.js';
+import { connectRedis, whenReady } from '../../src/redis/connect.js';
 import { RedisKeyDirectory } from '../../src/redis/key-directory.js';
 import { createLogger } from '../../src/logger.js';
 import {
@@ -125,7 +125,12 @@ for (const [name, engine] of engines) {
       });
       const alone = new ChallengeKeyring(opts);
       try {
-        await waitFor(() => c1.client.status === 'ready' && c2.client.status === 'ready', 15_000);
+        // Ready as the relay means it (a Cluster's masters open too), not only by status.
+        const ready = await Promise.all([
+          whenReady(c1.client, 15_000),
+          whenReady(c2.client, 15_000),
+        ]);
+        expect(ready).toEqual([true, true]);
         const keys = generateKeys();
         const ch = await r1.issue(keys.id);
         expect(await r2.check(keys.id, ch)).toMatchObject({ ok: true });
