@@ -10,6 +10,7 @@
  * ever looks at them.
  */
 import type { IncomingMessage } from 'node:http';
+import { ownsItsMemory } from '../buffers.js';
 import { RelayError } from '../errors.js';
 
 /** Time every body gets before the minimum rate applies. */
@@ -120,7 +121,7 @@ class BodyReader {
     // A body that came in one chunk is kept as it is: node:http copies each
     // body chunk out of the socket's read, so it is on memory of its own.
     const only = this.gathered === null && chunks.length === 1 ? chunks[0]! : null;
-    if (only !== null && (!this.own || isOwn(only))) return this.resolve(only);
+    if (only !== null && (!this.own || ownsItsMemory(only))) return this.resolve(only);
     this.resolve(this.own ? ownCopy(chunks, this.size) : Buffer.concat(chunks, this.size));
   };
 
@@ -178,11 +179,6 @@ function joinInto(into: Buffer, chunks: readonly Buffer[]): void {
     into.set(chunk, at);
     at += chunk.length;
   }
-}
-
-/** The buffer is the whole of its memory (not a slice of a larger one). */
-function isOwn(buf: Buffer): boolean {
-  return buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
 }
 
 /** The chunks copied into one buffer on memory of its own (not a slice of a shared slab). */

@@ -12,6 +12,7 @@
  * A stored body owns exactly its bytes (see ownBytes): the bound counts
  * bodies, so a body must not keep a larger buffer alive.
  */
+import { ownsItsMemory } from '../buffers.js';
 import { RelayError } from '../errors.js';
 import { runToEnd, SlicedPass, SWEEP_UNITS } from '../sliced.js';
 import { MessageIds } from './message-ids.js';
@@ -47,7 +48,7 @@ export const KEY_OVERHEAD = 200;
  * only messages that were offered live first are copied.
  */
 export function ownBytes(body: Uint8Array): Uint8Array {
-  if (body.byteOffset === 0 && body.buffer.byteLength === body.byteLength) return body;
+  if (ownsItsMemory(body)) return body;
   const own = Buffer.allocUnsafeSlow(body.byteLength);
   own.set(body);
   return own;
