@@ -10,12 +10,13 @@
  * Every rejection is a catalog error: 401 bad_signature (missing header,
  * unreadable key, or a signature that does not verify), 401 stale_signature
  * (more than SIGNATURE_WINDOW_MS from the server clock). Replays (409) are
- * the caller's to detect, with `guard`: a digest of the sender and the signed
- * text rather than of the signature bytes, since ECDSA signatures are
- * malleable (s and n - s, DER and P1363 all verify) and a replay could
- * otherwise pass as new by re-encoding the signature.
+ * the caller's to detect, with `guard`: a digest of the sender's key (as a
+ * point, whatever its encoding) and the signed text rather than of the
+ * signature bytes, since ECDSA signatures are malleable (s and n - s, DER
+ * and P1363 all verify) and a replay could otherwise pass as new by
+ * re-encoding the signature or the key.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { inboxIdOfBytes, isInboxId } from '../auth/ids.js';
 import { parsePublicKey, verifySignature } from '../auth/signature.js';
@@ -79,7 +80,25 @@ export function verifySignedPost(
     throw new RelayError('bad_signature');
   }
   const from = inboxIdOfBytes(publicKey);
-  return { from, guard: createHash('sha256').update(`${from}\n${text}`).digest('base64url') };
+  const guard = createHash('sha256').update(`${keyPoint(publicKey, key)}\n${text}`);
+  return { from, guard: guard.digest('base64url') };
+}
+
+/**
+ * The sender's key as its point's coordinates, "x.y" in base64url: the same
+ * for every encoding of one key that Npchat-From accepts (65 bytes,
+ * compressed, a legacy short form). The signature does not cover the
+ * encoding, so a replay guard on the bytes as sent (or on `from`, their
+ * hash) would let anyone replay a post with the key re-encoded.
+ */
+function keyPoint(bytes: Uint8Array, key: KeyObject): string {
+  if (bytes.length === 65) {
+    // A 65-byte key that parsed is 0x04 || X || Y.
+    const point = Buffer.from(bytes.buffer, bytes.byteOffset, 65);
+    return `${point.toString('base64url', 1, 33)}.${point.toString('base64url', 33, 65)}`;
+  }
+  const { x, y } = key.export({ format: 'jwk' });
+  return `${x}.${y}`;
 }
 
 // ---- inbox policy ------------------------------------------------------------

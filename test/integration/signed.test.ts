@@ -148,6 +148,28 @@ describe.each(engines)('signed posts on %s', (_name, engine) => {
     }
   });
 
+  it('refuses a replay with the sender key re-encoded (compressed, legacy short form)', async () => {
+    const r = await relay(engine());
+    const owner = generateKeys();
+    const sender = generateKeys();
+    const h = signed(sender, owner.id, 'once');
+    expect((await send(r.url, owner.id, 'once', h)).status).toBe(200);
+    // The signature does not cover the key's encoding: anyone can re-encode it.
+    const compressed = p256.Point.fromBytes(sender.publicKey).toBytes(true);
+    const again = { ...h, 'Npchat-From': encodeB64url(compressed) };
+    await expectError(await send(r.url, owner.id, 'once', again), 409, 'replayed');
+
+    // A key whose X starts with a zero byte, sent as a legacy Go client would
+    // (0x04 || X.Bytes() || Y.Bytes(), 64 bytes), then replayed in full.
+    let legacy = generateKeys();
+    while (legacy.publicKey[1] !== 0) legacy = generateKeys();
+    const short = Uint8Array.of(0x04, ...legacy.publicKey.subarray(2));
+    const hl = { ...signed(legacy, owner.id, 'twice'), 'Npchat-From': encodeB64url(short) };
+    expect((await send(r.url, owner.id, 'twice', hl)).status).toBe(200);
+    const full = { ...hl, 'Npchat-From': encodeB64url(legacy.publicKey) };
+    await expectError(await send(r.url, owner.id, 'twice', full), 409, 'replayed');
+  });
+
   it('an Idempotency-Key retry of a signed post gets its first answer, not 409', async () => {
     const r = await relay(engine());
     const owner = generateKeys();
