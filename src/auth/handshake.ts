@@ -6,7 +6,7 @@
 import { decodeB64url } from '../client/b64url.js';
 import { RelayError } from '../errors.js';
 import { inboxIdOfBytes } from './ids.js';
-import type { Challenge, ChallengeKeyring } from './keyring.js';
+import type { Challenge, ChallengeKeyring, ChallengeUse } from './keyring.js';
 import { parsePublicKey, verifySignature } from './signature.js';
 
 export interface Solution {
@@ -40,10 +40,13 @@ export interface HandshakeContext {
    */
   issuedHere: (challenge: Challenge) => boolean;
   /**
-   * The owner HTTP API: a challenge may come from any request (there is no
-   * connection to bind it to); the caller then marks it used, once, itself.
+   * What the solution is for: a WebSocket handshake (a challenge issued on
+   * that connection), or an owner session over HTTP (a session challenge
+   * from any request: there is no connection to bind it to; the caller then
+   * marks it used, once, itself). A challenge made for one is refused for
+   * the other.
    */
-  anyConnection?: boolean;
+  use: ChallengeUse;
 }
 
 export async function verifySolution(ctx: HandshakeContext, msg: Solution): Promise<void> {
@@ -51,18 +54,26 @@ export async function verifySolution(ctx: HandshakeContext, msg: Solution): Prom
   if (!publicKey || inboxIdOfBytes(publicKey) !== ctx.inboxId) {
     throw new RelayError('unauthorized', 'The public key does not belong to this inbox id.');
   }
-  const issuedHere = ctx.issuedHere(msg.challenge);
+  const issuedHere = ctx.use === 'socket' && ctx.issuedHere(msg.challenge);
   const check = issuedHere
-    ? ctx.keyring.checkExpiry(msg.challenge)
-    : await ctx.keyring.check(ctx.inboxId, msg.challenge);
+    ? ctx.keyring.checkExpiry(msg.challenge, ctx.use)
+    : await ctx.keyring.check(ctx.inboxId, msg.challenge, ctx.use);
   if (!check.ok && check.reason === 'forged') {
     throw new RelayError(
       'unauthorized',
       'The challenge was not signed by this relay for this inbox.',
     );
   }
+  if (!check.ok && check.reason === 'other_use') {
+    throw new RelayError(
+      'unauthorized',
+      ctx.use === 'session'
+        ? 'The challenge was issued for a WebSocket handshake; log in with one from GET /{id}/challenge.'
+        : 'The challenge was issued for an owner session; a socket needs one asked for on it.',
+    );
+  }
   if (!check.ok) throw new RelayError('unauthorized', 'The challenge has expired.');
-  if (!issuedHere && !ctx.anyConnection) {
+  if (!issuedHere && ctx.use === 'socket') {
     throw new RelayError('unauthorized', 'The challenge was not issued on this connection.');
   }
   const key = parsePublicKey(publicKey);

@@ -9,7 +9,11 @@
  * relay verifies on any relay of the same Redis.
  *
  * Challenge text (base64url of 33 bytes):
- *   version (1 byte = 1) | key id (8) | expiry, ms since epoch (8, big-endian) | random (16)
+ *   use (1 byte) | key id (8) | expiry, ms since epoch (8, big-endian) | random (16)
+ * The first byte says what the challenge is for: 1, a WebSocket handshake;
+ * 2, an owner session (POST /{id}/session). It is signed with the rest, so a
+ * solution made for one cannot be spent on the other: whoever sees a
+ * socket's solution (a proxy, a log) cannot open an owner session with it.
  * Signature: ECDSA P-256/SHA-256, P1363, over DOMAIN || txt bytes || inbox id.
  */
 import {
@@ -25,6 +29,11 @@ import { decodeB64url } from '../client/b64url.js';
 
 const DOMAIN = Buffer.from('npchat-relay challenge v1\n');
 const TXT_LENGTH = 33;
+
+/** What a challenge may be used for (its first byte). */
+export type ChallengeUse = 'socket' | 'session';
+const USE_BYTE: Record<ChallengeUse, number> = { socket: 1, session: 2 };
+const isUseByte = (b: number): boolean => b === 1 || b === 2;
 const NONCE_LENGTH = 16;
 
 /**
@@ -82,7 +91,7 @@ const REMOTE_CACHE_MS = 60_000;
 const REMOTE_CACHE_MAX = 10_000;
 
 export type ChallengeCheck =
-  { ok: true; expiresAt: number } | { ok: false; reason: 'forged' | 'expired' };
+  { ok: true; expiresAt: number } | { ok: false; reason: 'forged' | 'expired' | 'other_use' };
 
 export interface KeyringOptions {
   freshKey: number;
@@ -106,7 +115,7 @@ export class ChallengeKeyring {
     return this.keys.size;
   }
 
-  async issue(inboxId: string): Promise<Challenge> {
+  async issue(inboxId: string, use: ChallengeUse = 'socket'): Promise<Challenge> {
     const now = this.now();
     this.prune(now);
     let key = this.current;
@@ -131,7 +140,7 @@ export class ChallengeKeyring {
       await this.publish(this.options.directory, key, expiresAt, ttl);
     }
     const txt = Buffer.alloc(TXT_LENGTH);
-    txt[0] = 1;
+    txt[0] = USE_BYTE[use];
     txt.write(key.id, 1, 'hex');
     txt.writeBigUInt64BE(BigInt(expiresAt), 9);
     nonceInto(txt, 17);
@@ -176,10 +185,14 @@ export class ChallengeKeyring {
    * recent keys, or by a key another relay published in the directory; then
    * expiry. A directory that cannot be reached counts as "not our key".
    */
-  async check(inboxId: string, challenge: Challenge): Promise<ChallengeCheck> {
+  async check(
+    inboxId: string,
+    challenge: Challenge,
+    use: ChallengeUse = 'socket',
+  ): Promise<ChallengeCheck> {
     const txt = decodeB64url(challenge.txt);
     const sig = decodeB64url(challenge.sig);
-    if (!txt || !sig || txt.length !== TXT_LENGTH || txt[0] !== 1 || sig.length !== 64) {
+    if (!txt || !sig || txt.length !== TXT_LENGTH || !isUseByte(txt[0]!) || sig.length !== 64) {
       return { ok: false, reason: 'forged' };
     }
     const key = await this.publicKey(Buffer.from(txt.subarray(1, 9)).toString('hex'));
@@ -189,6 +202,7 @@ export class ChallengeKeyring {
     ) {
       return { ok: false, reason: 'forged' };
     }
+    if (txt[0] !== USE_BYTE[use]) return { ok: false, reason: 'other_use' };
     return this.expiry(txt);
   }
 
@@ -197,9 +211,12 @@ export class ChallengeKeyring {
    * (its signature is the one the relay made, so checking it again would
    * only cost an ECDSA verification).
    */
-  checkExpiry(challenge: Challenge): ChallengeCheck {
+  checkExpiry(challenge: Challenge, use: ChallengeUse = 'socket'): ChallengeCheck {
     const txt = decodeB64url(challenge.txt);
-    if (!txt || txt.length !== TXT_LENGTH || txt[0] !== 1) return { ok: false, reason: 'forged' };
+    if (!txt || txt.length !== TXT_LENGTH || !isUseByte(txt[0]!)) {
+      return { ok: false, reason: 'forged' };
+    }
+    if (txt[0] !== USE_BYTE[use]) return { ok: false, reason: 'other_use' };
     return this.expiry(txt);
   }
 

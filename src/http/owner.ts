@@ -81,7 +81,7 @@ export async function authorize(
 
 export function challengeHandler(deps: OwnerApiDeps) {
   return async ({ res, inbox }: RequestContext) => {
-    const challenge = await deps.keyring.issue(inbox);
+    const challenge = await deps.keyring.issue(inbox, 'session');
     sendJson(res, 200, { challenge });
   };
 }
@@ -98,10 +98,10 @@ export function sessionHandler(deps: OwnerApiDeps) {
     await deps.limits.checkAuth(address);
     try {
       await verifySolution(
-        { inboxId: inbox, keyring: deps.keyring, issuedHere: () => false, anyConnection: true },
+        { inboxId: inbox, keyring: deps.keyring, issuedHere: () => false, use: 'session' },
         msg,
       );
-      const check = deps.keyring.checkExpiry(msg.challenge);
+      const check = deps.keyring.checkExpiry(msg.challenge, 'session');
       const ttl = check.ok ? Math.max(1, check.expiresAt - Date.now()) : 1;
       // Single use across every relay of the deployment: marked until it expires anyway.
       if (!(await deps.owner.once.first(inbox, `c:${msg.challenge.txt}`, ttl))) {

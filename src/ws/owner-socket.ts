@@ -241,6 +241,7 @@ export class OwnerSocket implements LiveSink, FrameWriter {
         {
           inboxId: this.inbox,
           keyring: this.deps.keyring,
+          use: 'socket',
           issuedHere: (c) => this.issued?.some((i) => i.txt === c.txt && i.sig === c.sig) ?? false,
         },
         frame.solution,

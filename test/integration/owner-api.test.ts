@@ -7,6 +7,7 @@ import { generateKeys, solveChallenge, type OwnerKeys } from '../../src/client/k
 import { encodeB64url } from '../../src/client/b64url.js';
 import { bothEngines } from '../helpers/engines.js';
 import { relaysPerTest, startRelay } from '../helpers/relay.js';
+import { solutionFor, TestSocket } from '../helpers/socket.js';
 
 const engines = bothEngines();
 const relay = relaysPerTest();
@@ -118,6 +119,39 @@ describe.each(engines)('owner API on %s', (_name, engine) => {
     expect((await json(notJson)).error).toBe('invalid_body');
     c = await challenge(r.url, keys);
     expect(c.txt).toBeTruthy();
+  });
+
+  it('a challenge and solution of a WebSocket handshake do not open an owner session', async () => {
+    const r = await relay(engine());
+    const keys = generateKeys();
+    const s = new TestSocket(`${r.wsUrl}/${keys.id}`);
+    try {
+      await s.opened;
+      const c = await s.challenge();
+      const solved = solutionFor(keys, c);
+      s.send(solved);
+      expect((await s.nextJson()).message).toBe('handshake done');
+      // Whoever saw that solution cannot log in with it: sockets' challenges are for sockets.
+      const res = await openSession(r.url, keys, solved);
+      const answer = await json(res);
+      expect(res.status, JSON.stringify(answer)).toBe(401);
+      expect(answer.error).toBe('unauthorized');
+      expect(answer.message).toMatch(/GET \/\{id\}\/challenge/);
+    } finally {
+      s.close();
+    }
+    // Nor the other way round: a session challenge is refused on a socket.
+    const c = await challenge(r.url, keys);
+    const t = new TestSocket(`${r.wsUrl}/${keys.id}`);
+    try {
+      await t.opened;
+      t.send(solutionFor(keys, c));
+      const refused = await t.nextJson();
+      expect(refused).toMatchObject({ error: 'unauthorized' });
+      expect(refused.message).toMatch(/issued for an owner session/);
+    } finally {
+      t.close();
+    }
   });
 
   it('failed logins count against the per-address limit of failed handshakes', async () => {

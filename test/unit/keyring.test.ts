@@ -67,6 +67,35 @@ describe('ChallengeKeyring', () => {
     expect((await ring.check(ID, { txt: '', sig: ch.sig })).ok).toBe(false);
   });
 
+  it('a challenge is for a socket or for a session, never both', async () => {
+    const ring = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
+    const socket = await ring.issue(ID);
+    const session = await ring.issue(ID, 'session');
+    expect(decodeB64url(socket.txt)![0]).toBe(1);
+    expect(decodeB64url(session.txt)![0]).toBe(2);
+    expect(await ring.check(ID, socket)).toMatchObject({ ok: true });
+    expect(await ring.check(ID, session, 'session')).toMatchObject({ ok: true });
+    expect(await ring.check(ID, socket, 'session')).toEqual({ ok: false, reason: 'other_use' });
+    expect(await ring.check(ID, session, 'socket')).toEqual({ ok: false, reason: 'other_use' });
+    expect(ring.checkExpiry(socket)).toMatchObject({ ok: true });
+    expect(ring.checkExpiry(session, 'session')).toMatchObject({ ok: true });
+    expect(ring.checkExpiry(socket, 'session')).toEqual({ ok: false, reason: 'other_use' });
+    expect(ring.checkExpiry(session)).toEqual({ ok: false, reason: 'other_use' });
+    // The use byte is signed: switching it makes the challenge a forgery.
+    const switched = decodeB64url(socket.txt)!;
+    switched[0] = 2;
+    const forged = { ...socket, txt: encodeB64url(switched) };
+    expect(await ring.check(ID, forged, 'session')).toEqual({ ok: false, reason: 'forged' });
+    // And a use byte that names nothing is no challenge at all.
+    for (const byte of [0, 3, 255]) {
+      const other = decodeB64url(socket.txt)!;
+      other[0] = byte;
+      const challenge = { ...socket, txt: encodeB64url(other) };
+      expect(await ring.check(ID, challenge)).toEqual({ ok: false, reason: 'forged' });
+      expect(ring.checkExpiry(challenge)).toEqual({ ok: false, reason: 'forged' });
+    }
+  });
+
   it('rejects a challenge signed by another relay (another keyring)', async () => {
     const ours = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
     const theirs = new ChallengeKeyring({ freshKey: 5, challengeTtlMs: 30_000 });
