@@ -1,6 +1,11 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KEY_CACHE_SIZE, parsePublicKey, verifySignature } from '../../src/auth/signature.js';
+import {
+  KEY_CACHE_SIZE,
+  onCurve,
+  parsePublicKey,
+  verifySignature,
+} from '../../src/auth/signature.js';
 
 describe('parsePublicKey', () => {
   const raw = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -19,6 +24,62 @@ describe('parsePublicKey', () => {
 
   it('refuses the point at infinity and zero coordinates', () => {
     expect(parsePublicKey(Buffer.concat([Buffer.from([4]), Buffer.alloc(64)]))).toBeNull();
+  });
+});
+
+describe('onCurve', () => {
+  const P = Buffer.from('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff', 'hex');
+  const point = () =>
+    generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .subarray(-65);
+
+  it('holds for points of real keys', () => {
+    for (let i = 0; i < 20; i++) expect(onCurve(point())).toBe(true);
+  });
+
+  it('fails for a point with a coordinate changed, zero coordinates, or one not below p', () => {
+    const raw = point();
+    for (const at of [1, 32, 33, 64]) {
+      const off = Buffer.from(raw);
+      off[at]! ^= 1;
+      expect(onCurve(off)).toBe(false);
+    }
+    expect(onCurve(Buffer.concat([Buffer.from([4]), Buffer.alloc(64)]))).toBe(false);
+    // x + p and y + p read as numbers are the same point mod p: still refused.
+    const x = BigInt(`0x${raw.subarray(1, 33).toString('hex')}`);
+    const pBig = BigInt(`0x${P.toString('hex')}`);
+    if (x + pBig < 2n ** 256n) {
+      const wrapped = Buffer.from(raw);
+      Buffer.from((x + pBig).toString(16).padStart(64, '0'), 'hex').copy(wrapped, 1);
+      expect(onCurve(wrapped)).toBe(false);
+    }
+    const yWrapped = Buffer.from(raw);
+    P.copy(yWrapped, 33);
+    expect(onCurve(yWrapped)).toBe(false);
+  });
+
+  it('legacy short keys: every honest shortening parses, random short bytes never do', () => {
+    // Keys with X or Y one byte short, and with X two bytes short, as Go clients send them.
+    let x1 = point();
+    while (x1[1] !== 0) x1 = point();
+    let y1 = point();
+    while (y1[33] !== 0) y1 = point();
+    const shortX = Buffer.concat([x1.subarray(0, 1), x1.subarray(2)]);
+    const shortY = Buffer.concat([y1.subarray(0, 33), y1.subarray(34)]);
+    for (const [short, full] of [
+      [shortX, x1],
+      [shortY, y1],
+    ] as const) {
+      const key = parsePublicKey(short);
+      expect(key).not.toBeNull();
+      expect(key!.export({ format: 'der', type: 'spki' }).subarray(-65)).toEqual(full);
+    }
+    for (const len of [33, 40, 50, 60, 63, 64]) {
+      const bogus = Buffer.alloc(len, 0xa5);
+      bogus[0] = 4;
+      expect(parsePublicKey(bogus)).toBeNull();
+    }
   });
 });
 
