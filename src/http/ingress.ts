@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics.js';
 import type { Store, StoredOrReserved } from '../store/store.js';
 import type { OwnerState } from '../owner/state.js';
 import { readBody } from './body.js';
+import { singleHeader } from './headers.js';
 import {
   policyAllows,
   SIGNATURE_WINDOW_MS,
@@ -37,21 +38,27 @@ export interface IngressDeps {
   owner: OwnerState;
 }
 
-/** The Idempotency-Key header (1-64 printable ASCII characters), if any. */
+/** The Idempotency-Key header (1-64 printable ASCII characters, once), if any. */
 function idempotencyKeyOf(req: IncomingMessage): string | undefined {
-  const header = req.headers['idempotency-key'];
+  const header = singleHeader(req, 'idempotency-key');
   if (header === undefined) return undefined;
-  if (Array.isArray(header) || !/^[\x20-\x7e]{1,64}$/.test(header)) {
-    throw new RelayError('invalid_idempotency_key');
+  if (header === null) {
+    throw new RelayError(
+      'invalid_idempotency_key',
+      'The Idempotency-Key header appears more than once.',
+    );
   }
+  if (!/^[\x20-\x7e]{1,64}$/.test(header)) throw new RelayError('invalid_idempotency_key');
   return header;
 }
 
 /** The sender's TTL header in ms, clamped to the relay's msgTtl. */
 function ttlOf(req: IncomingMessage, msgTtlMs: number): number {
-  const header = req.headers.ttl;
+  const header = singleHeader(req, 'ttl');
   if (header === undefined) return msgTtlMs;
-  if (Array.isArray(header) || !/^\d{1,10}$/.test(header.trim())) {
+  if (header === null)
+    throw new RelayError('invalid_ttl', 'The TTL header appears more than once.');
+  if (!/^\d{1,10}$/.test(header.trim())) {
     throw new RelayError('invalid_ttl');
   }
   return Math.min(Number(header.trim()) * 1000, msgTtlMs);

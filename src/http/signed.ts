@@ -23,6 +23,7 @@ import { parsePublicKey, verifySignature } from '../auth/signature.js';
 import { decodeB64url } from '../client/b64url.js';
 import { signedPostText } from '../client/keys.js';
 import { RelayError } from '../errors.js';
+import { singleHeader } from './headers.js';
 
 export const SIGNATURE_WINDOW_MS = 300_000;
 
@@ -39,8 +40,8 @@ export function signedText(inbox: string, time: string, body: Uint8Array): strin
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  if (Array.isArray(value)) {
+  const value = singleHeader(req, name);
+  if (value === null) {
     throw new RelayError('bad_signature', `The ${name} header appears more than once.`);
   }
   return value;

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { expect } from 'vitest';
 import { WebSocket, type RawData } from 'ws';
 import { encodeB64url } from '../../src/client/b64url.js';
@@ -149,6 +150,30 @@ export async function postText(
     json: (await res.json()) as Record<string, unknown>,
     headers: res.headers,
   };
+}
+
+/**
+ * A POST whose headers may repeat: each value of an array goes out as a line
+ * of its own (fetch would join them into one).
+ */
+export function postRepeated(
+  url: string,
+  id: string,
+  body: string,
+  headers: Record<string, string | string[]>,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/${id}`, { method: 'POST' }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    for (const [name, value] of Object.entries(headers)) req.setHeader(name, value);
+    req.end(body);
+  });
 }
 
 /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeys } from '../../src/client/keys.js';
 import { bothEngines } from '../helpers/engines.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
-import { authedSocket, postText } from '../helpers/socket.js';
+import { authedSocket, postRepeated, postText } from '../helpers/socket.js';
 
 const engines = bothEngines();
 
@@ -99,6 +99,25 @@ for (const [name, engine] of engines) {
         expect(res.status).toBe(400);
         expect(((await res.json()) as { error: string }).error).toBe('invalid_idempotency_key');
       }
+    });
+
+    it('400 for an Idempotency-Key or TTL header sent twice, not one joined value', async () => {
+      const keys = generateKeys();
+      const twice = await postRepeated(t.url, keys.id, 'x', { 'Idempotency-Key': ['a', 'b'] });
+      expect(twice.status).toBe(400);
+      expect(twice.json).toMatchObject({
+        error: 'invalid_idempotency_key',
+        message: 'The Idempotency-Key header appears more than once.',
+      });
+      const ttl = await postRepeated(t.url, keys.id, 'x', { TTL: ['60', '60'] });
+      expect(ttl.status).toBe(400);
+      expect(ttl.json).toMatchObject({
+        error: 'invalid_ttl',
+        message: 'The TTL header appears more than once.',
+      });
+      // Nothing was stored by either; one key, once, still works.
+      const once = await postRepeated(t.url, keys.id, 'x', { 'Idempotency-Key': 'a' });
+      expect(once.status).toBe(200);
     });
   });
 }

@@ -9,6 +9,7 @@ import { OwnerSession } from '../../src/client/owner.js';
 import { post } from '../../src/client/post.js';
 import { bothEngines } from '../helpers/engines.js';
 import { relaysPerTest } from '../helpers/relay.js';
+import { postRepeated } from '../helpers/socket.js';
 
 const engines = bothEngines();
 const relay = relaysPerTest();
@@ -128,6 +129,16 @@ describe.each(engines)('signed posts on %s', (_name, engine) => {
     // not a key at all
     const notKey = { ...h, 'Npchat-From': 'AAAA' };
     await expectError(await send(r.url, owner.id, 'body', notKey), 401, 'bad_signature', /P-256/);
+    // any of the three headers twice (node:http would join the lines into one value)
+    for (const name of ['Npchat-From', 'Npchat-Time', 'Npchat-Signature'] as const) {
+      const twice = await postRepeated(r.url, owner.id, 'body', {
+        ...h,
+        [name]: [h[name], h[name]],
+      });
+      expect(twice.status).toBe(401);
+      expect(twice.json).toMatchObject({ error: 'bad_signature' });
+      expect(twice.json.message).toMatch(/appears more than once/);
+    }
     // and the honest one works
     expect((await send(r.url, owner.id, 'body', h)).status).toBe(200);
   });
