@@ -228,8 +228,14 @@ export class OwnerSocket implements LiveSink, FrameWriter {
           this.deps.metrics.rateLimited.inc({ limit: 'challenge' });
           throw new RelayError('rate_limited', 'Too many challenges on this connection.');
         }
-        await this.deps.limits.checkAuth(this.address);
-        await this.deps.limits.challenge(this.address);
+        // Both limits at once (on Redis, one round trip): failed handshakes first.
+        const { limits } = this.deps;
+        const [auth, asked] = await Promise.allSettled([
+          limits.checkAuth(this.address),
+          limits.challenge(this.address),
+        ]);
+        if (auth.status === 'rejected') throw auth.reason;
+        if (asked.status === 'rejected') throw asked.reason;
         const challenge = await this.deps.keyring.issue(this.inbox);
         const issued = (this.issued ??= []);
         issued.push(challenge);

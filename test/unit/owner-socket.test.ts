@@ -6,6 +6,7 @@ import { generateKeys, type OwnerKeys } from '../../src/client/keys.js';
 import { WRITE_TIMEOUT_MS, type LiveMessage } from '../../src/hub/hub.js';
 import { LocalHub } from '../../src/hub/local-hub.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { RelayError } from '../../src/errors.js';
 import { OwnerSocket } from '../../src/ws/owner-socket.js';
 import { sessionDeps } from '../helpers/session-deps.js';
 import { solutionFor, waitFor } from '../helpers/socket.js';
@@ -99,6 +100,38 @@ function setup(maxBufferedBytes = 1_000_000, shared?: Shared) {
 }
 
 describe('Session delivery', () => {
+  it('asks both limits of a challenge at once; refused by both, the failed handshakes speak', async () => {
+    const started: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const deps = sessionDeps();
+    deps.limits = {
+      ...deps.limits,
+      checkAuth: async () => {
+        started.push('failures');
+        await gate;
+        throw new RelayError('rate_limited', 'Too many failed handshakes from this address.');
+      },
+      challenge: async () => {
+        started.push('challenges');
+        await gate;
+        throw new RelayError('rate_limited', 'Too many handshakes from this address.');
+      },
+    };
+    const ws = new FakeSocket();
+    new OwnerSocket(ws as unknown as WebSocket, generateKeys().id, deps);
+    ws.emit('message', Buffer.from('{"get":"challenge"}'), false);
+    // Both were asked before either answered: on Redis, one round trip.
+    await waitFor(() => started.length === 2);
+    expect(started.sort()).toEqual(['challenges', 'failures']);
+    release();
+    await waitFor(() => ws.sent.length === 1);
+    expect(JSON.parse(ws.sent[0]!)).toEqual({
+      error: 'rate_limited',
+      message: 'Too many failed handshakes from this address.',
+    });
+  });
+
   it('removes a stored message only after its write completed', async () => {
     const s = setup();
     await s.append('a');
