@@ -29,12 +29,12 @@ import { decodeB64url } from '../client/b64url.js';
 
 const DOMAIN = Buffer.from('npchat-relay challenge v1\n');
 const TXT_LENGTH = 33;
+const NONCE_LENGTH = 16;
 
 /** What a challenge may be used for (its first byte). */
 export type ChallengeUse = 'socket' | 'session';
 const USE_BYTE: Record<ChallengeUse, number> = { socket: 1, session: 2 };
 const isUseByte = (b: number): boolean => b === 1 || b === 2;
-const NONCE_LENGTH = 16;
 
 /**
  * Challenge nonces come from a pool filled by the CSPRNG 4 KiB at a time

@@ -56,11 +56,10 @@ function idempotencyKeyOf(req: IncomingMessage): string | undefined {
 function ttlOf(req: IncomingMessage, msgTtlMs: number): number {
   const header = singleHeader(req, 'ttl');
   if (header === undefined) return msgTtlMs;
-  if (header === null)
+  if (header === null) {
     throw new RelayError('invalid_ttl', 'The TTL header appears more than once.');
-  if (!/^\d{1,10}$/.test(header.trim())) {
-    throw new RelayError('invalid_ttl');
   }
+  if (!/^\d{1,10}$/.test(header.trim())) throw new RelayError('invalid_ttl');
   return Math.min(Number(header.trim()) * 1000, msgTtlMs);
 }
 
