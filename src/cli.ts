@@ -92,7 +92,25 @@ async function serve(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-/** One output line per message: text (newlines escaped), `[binary] b64url`, or JSON. */
+/**
+ * What a terminal would act on rather than show: C0 and C1 controls (escape
+ * sequences, bell, carriage return, backspace), DEL, and the bidirectional
+ * overrides that reorder what follows; and the backslash that escapes them.
+ * Anyone may post to an inbox, so a message must not be able to clear the
+ * owner's screen, rewrite a line, retitle the window or set the clipboard.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE = /[\\\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+function printable(text: string): string {
+  return text.replace(UNSAFE, (c) => NAMED[c] ?? unicodeEscape(c));
+}
+
+/** One output line per message: text (controls escaped), `[binary] b64url`, or JSON. */
 function messageLine(
   data: string | Uint8Array,
   binary: boolean,
@@ -101,13 +119,14 @@ function messageLine(
 ): string {
   const text = typeof data === 'string' ? data : encodeB64url(data);
   if (json) {
+    // JSON escapes C0 controls itself; DEL, C1 and the overrides are escaped too (same JSON value).
     return JSON.stringify({
       data: text,
       ...(binary ? { binary: true } : {}),
       ...(from !== undefined ? { from } : {}),
-    });
+    }).replace(UNSAFE_IN_JSON, unicodeEscape);
   }
-  return binary ? `[binary] ${text}` : text.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
+  return binary ? `[binary] ${text}` : printable(text);
 }
 
 /** `--key KEYFILE URL` options of the owner API commands; logs in. */
@@ -276,11 +295,12 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       return 2;
     }
     if (err instanceof RelayRequestError || err instanceof RelayConnectionError) {
-      const code = err instanceof RelayRequestError ? err.code : err.error;
-      io.stderr.write(`npchat-relay: the relay refused: ${code}: ${err.message}\n`);
+      // The relay's words: shown, never acted on by the terminal.
+      const code = printable(String(err instanceof RelayRequestError ? err.code : err.error));
+      io.stderr.write(`npchat-relay: the relay refused: ${code}: ${printable(err.message)}\n`);
       return 1;
     }
-    io.stderr.write(`npchat-relay: ${(err as Error).message}\n`);
+    io.stderr.write(`npchat-relay: ${printable((err as Error).message)}\n`);
     return 1;
   }
 }

@@ -102,6 +102,32 @@ describe('CLI', () => {
     expect(c.stderr()).toContain('invalid_id');
   });
 
+  it('a message cannot drive the terminal: controls, DEL, C1 and bidi overrides print escaped', async () => {
+    const keyFile = join(dir, 'k-term.json');
+    await runMain(['keygen', '--out', keyFile]).exited;
+    const id = runMain(['id', keyFile]);
+    await id.exited;
+    const inbox = `${relay.url}/${id.stdout().trim()}`;
+    // Clear screen, retitle, bell, carriage return, backspace, DEL, 8-bit CSI, RTL override.
+    const hostile = 'a\x1b[2J\x1b]0;pwned\x07b\rc\x08d\x7fe\u009b31mf\u202eg\\h\ti';
+    // eslint-disable-next-line no-control-regex -- looking for raw control characters
+    const raw = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+    for (const json of [false, true]) {
+      expect((await fetch(inbox, { method: 'POST', body: hostile })).status).toBe(200);
+      const args = ['fetch', '--once', ...(json ? ['--json'] : []), '--key', keyFile, relay.url];
+      const fetched = runMain(args);
+      expect(await fetched.exited).toBe(0);
+      expect(fetched.stdout()).not.toMatch(raw);
+      if (json) {
+        expect(JSON.parse(fetched.stdout())).toEqual({ data: hostile });
+      } else {
+        expect(fetched.stdout()).toBe(
+          'a\\u001b[2J\\u001b]0;pwned\\u0007b\\rc\\u0008d\\u007fe\\u009b31mf\\u202eg\\\\h\\ti\n',
+        );
+      }
+    }
+  });
+
   it('login prints a token; fetch prints and acks over the owner API; keys counts prekeys', async () => {
     const keyFile = join(dir, 'k-owner.json');
     await runMain(['keygen', '--out', keyFile]).exited;
