@@ -100,9 +100,10 @@ export class RelayError extends Error {
     this.code = code;
     this.status = CATALOG[code].status;
     this.closeCode = CATALOG[code].close;
-    // Every 503 says when to try again (RFC 9110 §10.2.3); callers may say better.
+    // Every 429 and 503 says when to try again (RFC 6585 §4, RFC 9110 §10.2.3);
+    // callers may say better (the rate limits say when their window frees up).
     this.headers =
-      this.status === 503 && !('Retry-After' in headers)
+      (this.status === 429 || this.status === 503) && !('Retry-After' in headers)
         ? { ...headers, 'Retry-After': '1' }
         : headers;
   }

@@ -274,6 +274,21 @@ describe.each(engines)('owner API on %s', (_name, engine) => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it('long-polls past maxSocketsPerInbox: 429 too_many_sockets with Retry-After', async () => {
+    const r = await relay({ ...engine(), maxSocketsPerInbox: 2 });
+    const keys = generateKeys();
+    const token = await login(r.url, keys);
+    const polls = [1, 2].map(() => call(`${r.url}/${keys.id}/messages?wait=2`, token, 'GET'));
+    await new Promise((res) => setTimeout(res, 300));
+    const third = await call(`${r.url}/${keys.id}/messages?wait=20`, token, 'GET');
+    expect(third.status).toBe(429);
+    expect(third.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await json(third)).error).toBe('too_many_sockets');
+    // Once the two polls have run out, a fetch is taken again.
+    for (const poll of polls) expect(await json(await poll)).toEqual({ messages: [] });
+    expect((await call(`${r.url}/${keys.id}/messages`, token, 'GET')).status).toBe(200);
+  });
+
   it('a long-poll that runs out answers an empty list', async () => {
     const r = await relay(engine());
     const keys = generateKeys();
