@@ -21,6 +21,14 @@ const ERROR_SCHEMA: Schema = {
  */
 const BODY_ERRORS: readonly ErrorCode[] = ['bad_request', 'too_large', 'request_timeout'];
 
+/** Every 429 and 503 answer says when to try again (errors.ts). */
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'seconds to wait before trying again',
+    schema: { type: 'integer', minimum: 0 },
+  },
+};
+
 /** `/:id/keys` -> `/{id}/keys` */
 function openApiPath(path: string): string {
   return path.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -47,6 +55,7 @@ function errorResponses(codes: readonly ErrorCode[]): Record<string, unknown> {
           },
         },
       },
+      ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
     };
   }
   return out;

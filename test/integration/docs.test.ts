@@ -44,6 +44,18 @@ describe('API documentation', () => {
       }
     }
     expect(doc.paths['/{id}/keys']!.get!.responses['429']).toBeDefined();
+    // Every 429 and 503 answer documents its Retry-After header, and no other does.
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [status, answer] of Object.entries(op.responses)) {
+          const headers = (answer as { headers?: Record<string, unknown> }).headers ?? {};
+          const retry = status === '429' || status === '503';
+          expect(Object.keys(headers), `${method} ${path} ${status}`).toEqual(
+            retry ? ['Retry-After'] : [],
+          );
+        }
+      }
+    }
   });
 
   it('/docs shows every endpoint in headless Chromium, loading nothing from elsewhere', async () => {
