@@ -16,6 +16,15 @@ afterAll(async () => {
   await relay.child.exited;
 });
 
+/** A new key file (made by keygen) and its inbox URL (from id) on the test relay. */
+async function newInbox(name: string): Promise<{ keyFile: string; inbox: string }> {
+  const keyFile = join(dir, name);
+  expect(await runMain(['keygen', '--out', keyFile]).exited).toBe(0);
+  const id = runMain(['id', keyFile]);
+  expect(await id.exited).toBe(0);
+  return { keyFile, inbox: `${relay.url}/${id.stdout().trim()}` };
+}
+
 describe('CLI', () => {
   it('keygen writes a valid key file (mode 600) and id prints its inbox id', async () => {
     const keyFile = join(dir, 'k1.json');
@@ -34,11 +43,7 @@ describe('CLI', () => {
   });
 
   it('listen prints one line per message: stored, then live, text and JSON', async () => {
-    const keyFile = join(dir, 'k2.json');
-    await runMain(['keygen', '--out', keyFile]).exited;
-    const id = runMain(['id', keyFile]);
-    await id.exited;
-    const inbox = `${relay.url}/${id.stdout().trim()}`;
+    const { keyFile, inbox } = await newInbox('k2.json');
     const sent = runMain(['send', inbox, 'stored before listening']);
     expect(await sent.exited).toBe(0);
     expect(JSON.parse(sent.stdout())).toMatchObject({ message: 'sent' });
@@ -103,11 +108,7 @@ describe('CLI', () => {
   });
 
   it('a message cannot drive the terminal: controls, DEL, C1 and bidi overrides print escaped', async () => {
-    const keyFile = join(dir, 'k-term.json');
-    await runMain(['keygen', '--out', keyFile]).exited;
-    const id = runMain(['id', keyFile]);
-    await id.exited;
-    const inbox = `${relay.url}/${id.stdout().trim()}`;
+    const { keyFile, inbox } = await newInbox('k-term.json');
     // Clear screen, retitle, bell, carriage return, backspace, DEL, 8-bit CSI, RTL override.
     const hostile = 'a\x1b[2J\x1b]0;pwned\x07b\rc\x08d\x7fe\u009b31mf\u202eg\\h\ti';
     // eslint-disable-next-line no-control-regex -- looking for raw control characters
@@ -129,11 +130,7 @@ describe('CLI', () => {
   });
 
   it('login prints a token; fetch prints and acks over the owner API; keys counts prekeys', async () => {
-    const keyFile = join(dir, 'k-owner.json');
-    await runMain(['keygen', '--out', keyFile]).exited;
-    const id = runMain(['id', keyFile]);
-    await id.exited;
-    const inbox = `${relay.url}/${id.stdout().trim()}`;
+    const { keyFile, inbox } = await newInbox('k-owner.json');
     const login = runMain(['login', '--key', keyFile, relay.url]);
     expect(await login.exited).toBe(0);
     const token = login.stdout().trim();
