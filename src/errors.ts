@@ -88,6 +88,14 @@ export const CATALOG = {
 
 export type ErrorCode = keyof typeof CATALOG;
 
+/**
+ * Every 429 and 503 says when to try again (RFC 6585 §4, RFC 9110 §10.2.3):
+ * RelayError sets Retry-After on them, and the OpenAPI document says so.
+ */
+export function carriesRetryAfter(status: number): boolean {
+  return status === 429 || status === 503;
+}
+
 export class RelayError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
@@ -100,10 +108,9 @@ export class RelayError extends Error {
     this.code = code;
     this.status = CATALOG[code].status;
     this.closeCode = CATALOG[code].close;
-    // Every 429 and 503 says when to try again (RFC 6585 §4, RFC 9110 §10.2.3);
-    // callers may say better (the rate limits say when their window frees up).
+    // Callers may say better (the rate limits say when their window frees up).
     this.headers =
-      (this.status === 429 || this.status === 503) && !('Retry-After' in headers)
+      carriesRetryAfter(this.status) && !('Retry-After' in headers)
         ? { ...headers, 'Retry-After': '1' }
         : headers;
   }

@@ -38,7 +38,7 @@ export interface HandshakeContext {
    * on this connection? If so, step 2 needs no ECDSA verification: the relay
    * made that very signature itself moments ago.
    */
-  issuedHere: (challenge: Challenge) => boolean;
+  issuedHere?: (challenge: Challenge) => boolean;
   /**
    * What the solution is for: a WebSocket handshake (a challenge issued on
    * that connection), or an owner session over HTTP (a session challenge
@@ -49,12 +49,13 @@ export interface HandshakeContext {
   use: ChallengeUse;
 }
 
-export async function verifySolution(ctx: HandshakeContext, msg: Solution): Promise<void> {
+/** Checks a solution; resolves with when its challenge expires (ms since the epoch). */
+export async function verifySolution(ctx: HandshakeContext, msg: Solution): Promise<number> {
   const publicKey = decodeB64url(msg.publicKey);
   if (!publicKey || inboxIdOfBytes(publicKey) !== ctx.inboxId) {
     throw new RelayError('unauthorized', 'The public key does not belong to this inbox id.');
   }
-  const issuedHere = ctx.use === 'socket' && ctx.issuedHere(msg.challenge);
+  const issuedHere = ctx.use === 'socket' && (ctx.issuedHere?.(msg.challenge) ?? false);
   const check = issuedHere
     ? ctx.keyring.checkExpiry(msg.challenge, ctx.use)
     : await ctx.keyring.check(ctx.inboxId, msg.challenge, ctx.use);
@@ -82,4 +83,5 @@ export async function verifySolution(ctx: HandshakeContext, msg: Solution): Prom
   if (!key || !solution || !txt || !verifySignature(key, txt, solution)) {
     throw new RelayError('unauthorized', 'The solution is not a valid signature of the challenge.');
   }
+  return check.expiresAt;
 }

@@ -34,7 +34,7 @@ const NONCE_LENGTH = 16;
 /** What a challenge may be used for (its first byte). */
 export type ChallengeUse = 'socket' | 'session';
 const USE_BYTE: Record<ChallengeUse, number> = { socket: 1, session: 2 };
-const isUseByte = (b: number): boolean => b === 1 || b === 2;
+const USE_BYTES: ReadonlySet<number> = new Set(Object.values(USE_BYTE));
 
 /**
  * Challenge nonces come from a pool filled by the CSPRNG 4 KiB at a time
@@ -192,7 +192,7 @@ export class ChallengeKeyring {
   ): Promise<ChallengeCheck> {
     const txt = decodeB64url(challenge.txt);
     const sig = decodeB64url(challenge.sig);
-    if (!txt || !sig || txt.length !== TXT_LENGTH || !isUseByte(txt[0]!) || sig.length !== 64) {
+    if (!txt || !sig || txt.length !== TXT_LENGTH || !USE_BYTES.has(txt[0]!) || sig.length !== 64) {
       return { ok: false, reason: 'forged' };
     }
     const key = await this.publicKey(Buffer.from(txt.subarray(1, 9)).toString('hex'));
@@ -202,8 +202,7 @@ export class ChallengeKeyring {
     ) {
       return { ok: false, reason: 'forged' };
     }
-    if (txt[0] !== USE_BYTE[use]) return { ok: false, reason: 'other_use' };
-    return this.expiry(txt);
+    return this.expiry(txt, use);
   }
 
   /**
@@ -213,14 +212,15 @@ export class ChallengeKeyring {
    */
   checkExpiry(challenge: Challenge, use: ChallengeUse = 'socket'): ChallengeCheck {
     const txt = decodeB64url(challenge.txt);
-    if (!txt || txt.length !== TXT_LENGTH || !isUseByte(txt[0]!)) {
+    if (!txt || txt.length !== TXT_LENGTH || !USE_BYTES.has(txt[0]!)) {
       return { ok: false, reason: 'forged' };
     }
-    if (txt[0] !== USE_BYTE[use]) return { ok: false, reason: 'other_use' };
-    return this.expiry(txt);
+    return this.expiry(txt, use);
   }
 
-  private expiry(txt: Uint8Array): ChallengeCheck {
+  /** A genuine challenge's use (made for `use`?), then its expiry. */
+  private expiry(txt: Uint8Array, use: ChallengeUse): ChallengeCheck {
+    if (txt[0] !== USE_BYTE[use]) return { ok: false, reason: 'other_use' };
     const expiresAt = Number(Buffer.from(txt).readBigUInt64BE(9));
     if (expiresAt <= this.now()) return { ok: false, reason: 'expired' };
     return { ok: true, expiresAt };

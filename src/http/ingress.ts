@@ -40,25 +40,16 @@ export interface IngressDeps {
 
 /** The Idempotency-Key header (1-64 printable ASCII characters, once), if any. */
 function idempotencyKeyOf(req: IncomingMessage): string | undefined {
-  const header = singleHeader(req, 'idempotency-key');
+  const header = singleHeader(req, 'idempotency-key', 'invalid_idempotency_key', 'Idempotency-Key');
   if (header === undefined) return undefined;
-  if (header === null) {
-    throw new RelayError(
-      'invalid_idempotency_key',
-      'The Idempotency-Key header appears more than once.',
-    );
-  }
   if (!/^[\x20-\x7e]{1,64}$/.test(header)) throw new RelayError('invalid_idempotency_key');
   return header;
 }
 
 /** The sender's TTL header in ms, clamped to the relay's msgTtl. */
 function ttlOf(req: IncomingMessage, msgTtlMs: number): number {
-  const header = singleHeader(req, 'ttl');
+  const header = singleHeader(req, 'ttl', 'invalid_ttl', 'TTL');
   if (header === undefined) return msgTtlMs;
-  if (header === null) {
-    throw new RelayError('invalid_ttl', 'The TTL header appears more than once.');
-  }
   if (!/^\d{1,10}$/.test(header.trim())) throw new RelayError('invalid_ttl');
   return Math.min(Number(header.trim()) * 1000, msgTtlMs);
 }

@@ -3,7 +3,7 @@
  * (api.ts), so it cannot drift from what the relay serves: every route with
  * its parameters, request body, answer and catalog errors.
  */
-import { CATALOG, type ErrorCode } from '../errors.js';
+import { carriesRetryAfter, CATALOG, type ErrorCode } from '../errors.js';
 import type { Route, Schema } from './routes.js';
 
 const ERROR_SCHEMA: Schema = {
@@ -21,7 +21,7 @@ const ERROR_SCHEMA: Schema = {
  */
 const BODY_ERRORS: readonly ErrorCode[] = ['bad_request', 'too_large', 'request_timeout'];
 
-/** Every 429 and 503 answer says when to try again (errors.ts). */
+/** The header of every answer that carriesRetryAfter (errors.ts). */
 const RETRY_AFTER = {
   'Retry-After': {
     description: 'seconds to wait before trying again',
@@ -55,7 +55,7 @@ function errorResponses(codes: readonly ErrorCode[]): Record<string, unknown> {
           },
         },
       },
-      ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
+      ...(carriesRetryAfter(status) ? { headers: RETRY_AFTER } : {}),
     };
   }
   return out;

@@ -97,12 +97,11 @@ export function sessionHandler(deps: OwnerApiDeps) {
     }
     await deps.limits.checkAuth(address);
     try {
-      await verifySolution(
-        { inboxId: inbox, keyring: deps.keyring, issuedHere: () => false, use: 'session' },
+      const expiresAt = await verifySolution(
+        { inboxId: inbox, keyring: deps.keyring, use: 'session' },
         msg,
       );
-      const check = deps.keyring.checkExpiry(msg.challenge, 'session');
-      const ttl = check.ok ? Math.max(1, check.expiresAt - Date.now()) : 1;
+      const ttl = Math.max(1, expiresAt - Date.now());
       // Single use across every relay of the deployment: marked until it expires anyway.
       if (!(await deps.owner.once.first(inbox, `c:${msg.challenge.txt}`, ttl))) {
         throw new RelayError('unauthorized', 'The challenge was already used.');

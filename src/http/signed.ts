@@ -39,14 +39,6 @@ export function signedText(inbox: string, time: string, body: Uint8Array): strin
   return signedPostText(inbox, time, createHash('sha256').update(body).digest('base64url'));
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = singleHeader(req, name);
-  if (value === null) {
-    throw new RelayError('bad_signature', `The ${name} header appears more than once.`);
-  }
-  return value;
-}
-
 /** Verifies a signed post's headers; null when the post is not signed (no header present). */
 export function verifySignedPost(
   req: IncomingMessage,
@@ -54,9 +46,9 @@ export function verifySignedPost(
   body: Uint8Array,
   now = Date.now(),
 ): VerifiedSender | null {
-  const fromKey = header(req, 'npchat-from');
-  const time = header(req, 'npchat-time');
-  const signature = header(req, 'npchat-signature');
+  const fromKey = singleHeader(req, 'npchat-from', 'bad_signature');
+  const time = singleHeader(req, 'npchat-time', 'bad_signature');
+  const signature = singleHeader(req, 'npchat-signature', 'bad_signature');
   if (fromKey === undefined && time === undefined && signature === undefined) return null;
   if (fromKey === undefined || time === undefined || signature === undefined) {
     throw new RelayError(
